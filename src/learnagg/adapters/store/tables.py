@@ -1,0 +1,307 @@
+"""Every logical table of SPEC §2, defined once (SQLAlchemy Core); timestamps are epoch-ms BIGINT (SPEC D1)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Map and list columns are JSON text on SQLite and JSONB on PostgreSQL (SPEC D1).
+Json = JSON().with_variant(JSONB(), "postgresql")
+Ms = BigInteger  # epoch milliseconds, UTC (SPEC C1)
+
+
+def _text_key(name: str) -> Column:
+    return Column(name, Text, primary_key=True)
+
+
+# §2.1
+user_activity_agg = Table(
+    "user_activity_agg",
+    metadata,
+    _text_key("activity_type"),
+    _text_key("activity_id"),
+    _text_key("user_id"),
+    _text_key("context_id"),
+    Column("agg", Json),  # legacy map<text,int>: read, never written
+    Column("aggregates", Json),  # map<text,double>
+    Column("agg_last_updated", Json),  # map<text,epoch ms>
+    Column("agg_details", Json),  # list<text>, replaced whole
+)
+Index("ix_user_activity_agg_activity", user_activity_agg.c.activity_id, user_activity_agg.c.activity_type)
+
+# §2.2
+assessment_aggregator = Table(
+    "assessment_aggregator",
+    metadata,
+    _text_key("user_id"),
+    _text_key("course_id"),
+    _text_key("batch_id"),
+    _text_key("content_id"),
+    _text_key("attempt_id"),
+    Column("created_on", Ms),
+    Column("updated_on", Ms),
+    Column("last_attempted_on", Ms),
+    Column("total_score", Double),
+    Column("total_max_score", Double),
+    Column("grand_total", Text),
+    Column("question", Json),
+)
+Index(
+    "ix_assessment_aggregator_course_batch",
+    assessment_aggregator.c.course_id,
+    assessment_aggregator.c.batch_id,
+    assessment_aggregator.c.user_id,
+)
+Index("ix_assessment_aggregator_updated_on", assessment_aggregator.c.updated_on)
+
+# §2.3
+user_enrolments = Table(
+    "user_enrolments",
+    metadata,
+    _text_key("userid"),
+    _text_key("courseid"),
+    _text_key("batchid"),
+    Column("active", Boolean),
+    Column("addedby", Text),
+    Column("enrolleddate", Text),
+    Column("lastreadcontentid", Text),
+    Column("enrolled_date", Ms),
+    Column("completedon", Ms),
+    Column("datetime", Ms),
+    Column("lastcontentaccesstime", Ms),
+    Column("status", Integer),
+    Column("lastreadcontentstatus", Integer),
+    Column("certstatus", Integer),
+    Column("progress", Integer),
+    Column("completionpercentage", Integer),
+    Column("contentstatus", Json),
+    Column("certificates", Json),
+    Column("issued_certificates", Json),
+)
+Index("ix_user_enrolments_course_batch", user_enrolments.c.courseid, user_enrolments.c.batchid)
+
+user_content_consumption = Table(
+    "user_content_consumption",
+    metadata,
+    _text_key("userid"),
+    _text_key("courseid"),
+    _text_key("batchid"),
+    _text_key("contentid"),
+    Column("status", Integer),
+    Column("progress", Integer),
+    Column("viewcount", Integer),
+    Column("completedcount", Integer),
+    Column("last_access_time", Ms),
+    Column("last_completed_time", Ms),
+    Column("last_updated_time", Ms),
+    Column("datetime", Ms),
+    Column("lastaccesstime", Text),
+    Column("lastcompletedtime", Text),
+    Column("lastupdatedtime", Text),
+    Column("completionpercentage", Double),
+    Column("progressdetails", Text),
+)
+
+course_batch = Table(
+    "course_batch",
+    metadata,
+    _text_key("courseid"),
+    _text_key("batchid"),
+    Column("name", Text),
+    Column("description", Text),
+    Column("createdby", Text),
+    Column("enrollmenttype", Text),
+    Column("status", Integer),
+    Column("start_date", Ms),
+    Column("end_date", Ms),
+    Column("enrollment_enddate", Ms),
+    Column("created_date", Ms),
+    Column("updated_date", Ms),
+    Column("createdfor", Json),
+    Column("mentors", Json),
+    Column("cert_templates", Json),
+)
+Index("uq_course_batch_batchid", course_batch.c.batchid, unique=True)
+
+# §2.4
+users = Table(
+    "users",
+    metadata,
+    _text_key("id"),
+    *(
+        Column(name, Text)
+        for name in (
+            "first_name",
+            "last_name",
+            "root_org_id",
+            "org_name",
+            "state",
+            "district",
+            "block",
+            "cluster",
+            "school_id",
+            "school_name",
+            "user_type",
+            "user_subtype",
+            "board",
+            "managed_by",
+        )
+    ),
+    Column("roles", Json),
+    Column("status", Integer),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    _text_key("id"),
+    Column("name", Text),
+    Column("description", Text),
+    Column("status", Text),
+    Column("created_by", Text),
+    Column("created_on", Ms),
+    Column("updated_on", Ms),
+    Column("activities", Json),
+)
+
+group_member = Table(
+    "group_member",
+    metadata,
+    _text_key("group_id"),
+    _text_key("user_id"),
+    Column("role", Text),
+    Column("status", Text),
+    Column("created_by", Text),
+    Column("created_on", Ms),
+    Column("updated_by", Text),
+    Column("updated_on", Ms),
+    Column("removed_by", Text),
+    Column("removed_on", Ms),
+)
+Index("ix_group_member_user_id", group_member.c.user_id)
+
+# §2.5
+job_request = Table(
+    "job_request",
+    metadata,
+    _text_key("tag"),
+    _text_key("request_id"),
+    Column("job_id", Text),
+    Column("requested_by", Text),
+    Column("requested_channel", Text),
+    Column("status", Text),
+    Column("request_data", Json),
+    Column("dt_job_submitted", Ms),
+    Column("dt_job_completed", Ms),
+    Column("dt_file_created", Ms),
+    Column("download_urls", Json),
+    Column("execution_time", BigInteger),
+    Column("err_message", Text),
+    Column("iteration", Integer),
+    Column("batch_number", Integer),
+    Column("encryption_key", Text),
+    Column("processed_batches", Json),
+)
+Index("uq_job_request_request_id", job_request.c.request_id, unique=True)
+
+archival_metadata = Table(
+    "archival_metadata",
+    metadata,
+    _text_key("request_id"),
+    Column("batch_id", Text),
+    Column("collection_id", Text),
+    Column("resource_type", Text),
+    Column("job_id", Text),
+    Column("archival_date", Ms),
+    Column("completion_date", Ms),
+    Column("archival_status", Text),
+    Column("deletion_status", Text),
+    Column("blob_url", Json),
+    Column("iteration", Integer),
+    Column("request_data", Json),
+    Column("err_message", Text),
+)
+
+event_log = Table(
+    "event_log",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("topic", Text, nullable=False),
+    Column("key", Text),
+    Column("payload", Text, nullable=False),
+    Column("created_on", Ms, nullable=False),
+    # Never reuse a seq on SQLite, even after old events are pruned: consumers remember offsets.
+    sqlite_autoincrement=True,
+)
+Index("ix_event_log_topic_seq", event_log.c.topic, event_log.c.seq)
+
+consumer_offset = Table(
+    "consumer_offset",
+    metadata,
+    _text_key("consumer"),
+    _text_key("topic"),
+    Column("seq", BigInteger, nullable=False),
+)
+
+dedup_key = Table(
+    "dedup_key",
+    metadata,
+    _text_key("key"),
+    Column("expires_on", Ms, nullable=False),
+)
+
+# §2.6
+course = Table(
+    "course",
+    metadata,
+    _text_key("course_id"),
+    Column("name", Text),
+    Column("status", Text),
+    Column("channel", Text),
+    Column("leaf_nodes_count", Integer),
+    Column("hierarchy", Json),
+    Column("updated_on", Ms),
+)
+
+course_node = Table(
+    "course_node",
+    metadata,
+    _text_key("course_id"),
+    _text_key("node_id"),
+    Column("parent_ids", Json),
+    Column("is_leaf", Boolean, nullable=False),
+    Column("optional", Boolean, nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+content = Table(
+    "content",
+    metadata,
+    _text_key("content_id"),
+    Column("name", Text),
+    Column("content_type", Text),
+    Column("object_type", Text),
+    Column("primary_category", Text),
+    Column("mime_type", Text),
+    Column("total_questions", Integer),
+    Column("updated_on", Ms),
+)

@@ -1,0 +1,104 @@
+"""The one place that builds settings, store, log and jobs; tests call it with other parts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from learnagg.adapters.bus.log import DatabaseLog, EventLog
+from learnagg.adapters.store.store import Store
+from learnagg.domain.assess_event import parse_assessment_event
+from learnagg.domain.clock import Clock, system_clock
+from learnagg.domain.messages import ASSESSMENT_AGGREGATOR
+from learnagg.domain.topics import Topics
+from learnagg.entrypoints.worker import JobConsumer, Worker
+from learnagg.errors import ConfigurationError
+from learnagg.services import assessment_aggregator
+from learnagg.services.jobs import Handler, JobSpec
+from learnagg.settings import Settings, load_settings
+
+
+@dataclass
+class App:
+    """Everything a command needs, built once from the settings."""
+
+    settings: Settings
+    store: Store
+    log: EventLog
+    topics: Topics
+    clock: Clock = field(default=system_clock)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.store.dispose()
+
+
+def _assessment_handler(app: App) -> Handler[object]:
+    return assessment_aggregator.AssessmentAggregator(
+        dialect=app.store.dialect,
+        log=app.log,
+        topics=app.topics,
+        clock=app.clock,
+        settings=app.settings.assessment,
+        legacy=app.settings.legacy,
+    )
+
+
+# The job table: one row per stream job, mapping its input topic to its handler (ARCHITECTURE).
+JOBS: dict[str, JobSpec] = {
+    "assessment-aggregator": JobSpec(
+        name="assessment-aggregator",
+        input_suffix="telemetry.assess",
+        failed_suffix="telemetry.assess.failed",
+        src=ASSESSMENT_AGGREGATOR,
+        parse=parse_assessment_event,
+        counter_names=assessment_aggregator.COUNTERS,
+        make_handler=_assessment_handler,
+    ),
+}
+
+
+def build(settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None) -> App:
+    """Build the application parts from settings (loaded from the environment when not given)."""
+    settings = settings or load_settings()
+    store = store or Store(settings.database_url)
+    if settings.bus_url and settings.bus_url not in ("db", "database"):
+        raise ConfigurationError(
+            f"unsupported LEARNAGG_BUS_URL {settings.bus_url!r}: only the embedded database log is available"
+        )
+    return App(
+        settings=settings,
+        store=store,
+        log=DatabaseLog(store.dialect),
+        topics=Topics(settings.env),
+        clock=clock or system_clock,
+    )
+
+
+def job_names() -> list[str]:
+    """The names of the stream jobs, for `learnagg worker --job`."""
+    return list(JOBS)
+
+
+def build_worker(app: App, jobs: Sequence[str] | None = None, *, max_retries: int | None = None) -> Worker:
+    """A worker driving the named jobs (all when None)."""
+    names = list(jobs) if jobs else job_names()
+    unknown = [n for n in names if n not in JOBS]
+    if unknown:
+        raise ConfigurationError(f"unknown job {unknown[0]!r}; known jobs: {', '.join(JOBS)}")
+    ws = app.settings.worker
+    consumers = [
+        JobConsumer(
+            spec=JOBS[n],
+            handler=JOBS[n].make_handler(app),
+            store=app.store,
+            log_=app.log,
+            topics=app.topics,
+            clock=app.clock,
+            batch_size=ws.batch_size,
+            poll_interval=ws.poll_interval,
+            retry_delay=ws.retry_delay,
+        )
+        for n in names
+    ]
+    return Worker(consumers, poll_interval=ws.poll_interval, max_retries=max_retries)

@@ -1,0 +1,70 @@
+"""Number rules shared by every job: doubles, `fmt2`/`round2` (SPEC C4, C5) and numeric-text checks."""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import ROUND_HALF_EVEN, Decimal
+
+_NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
+_CENT = Decimal("0.01")
+
+
+def is_number(value: object) -> bool:
+    """True for a JSON number (int or float, never a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_integer(value: object) -> bool:
+    """True for a JSON integer (not a float, string or boolean)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_numeric_text(value: object) -> bool:
+    """True for a string holding a finite decimal number such as ``"1"``, ``" 2.5 "`` or ``"1e3"``."""
+    return isinstance(value, str) and _NUMERIC_TEXT.match(value) is not None
+
+
+def is_numeric(value: object) -> bool:
+    """True for a number or a numeric string."""
+    return is_number(value) or is_numeric_text(value)
+
+
+def to_double(value: object) -> float:
+    """Convert a number, numeric string, absent or null value to a double; absent/null is 0.0 (SPEC A2).
+
+    Raises:
+        ValueError: if the value is not numeric.
+    """
+    if value is None:
+        return 0.0
+    if is_number(value):
+        return float(value)  # type: ignore[arg-type]
+    if is_numeric_text(value):
+        return float(value.strip())  # type: ignore[union-attr]
+    raise ValueError(f"not numeric: {value!r}")
+
+
+def _quantize(x: float) -> Decimal:
+    # Decimal(x) is the exact binary value, so half-even applies to what the double really holds (SPEC C5).
+    return Decimal(x).quantize(_CENT, rounding=ROUND_HALF_EVEN)
+
+
+def fmt2(x: float) -> str:
+    """Format like the reference's ``"0.0#"``: two decimals half-even, a trailing zero dropped (SPEC C5)."""
+    if not math.isfinite(x):
+        return repr(x)
+    text = format(_quantize(x), "f")
+    return text[:-1] if text.endswith("0") else text
+
+
+def round2(x: float) -> float:
+    """Round like `fmt2` but return a double (SPEC C5)."""
+    if not math.isfinite(x):
+        return x
+    return float(_quantize(x))
+
+
+def double_text(x: float) -> str:
+    """Render a double as the shortest round-trip text that always has a fraction (SPEC C4)."""
+    return repr(float(x))

@@ -1,0 +1,115 @@
+"""Attempt scoring: de-duplication (SPEC A5), question-count guard (SPEC A6) and totals (SPEC A7)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from learnagg.domain.assess_event import Question
+from learnagg.domain.numbers import fmt2, is_integer, is_number, is_numeric_text
+
+_MAX_TOTAL = 2**63 - 1
+_MAX_DIGITS = 19
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptScore:
+    """The scored attempt: kept questions sorted by id and their totals (SPEC A7)."""
+
+    questions: tuple[Question, ...]
+    total_score: float
+    total_max_score: float
+    grand_total: str
+
+
+def _id_key(question: Question) -> tuple[bool, str]:
+    # Null first, then ascending code point (SPEC C6).
+    return (question.id is not None, question.id or "")
+
+
+def deduplicate(questions: Sequence[Question]) -> list[Question]:
+    """Keep one answer per question id (SPEC A5).
+
+    Answers are grouped by id (all ``None`` ids form one group); each group keeps the answer with the
+    largest ``assess_ts``, the first in input order on a tie.
+
+    Args:
+        questions: Normalised answers in input order.
+
+    Returns:
+        The kept answers sorted by id, ``None`` first, then ascending code point.
+    """
+    kept: dict[str | None, Question] = {}
+    for question in questions:
+        current = kept.get(question.id)
+        if current is None or question.assess_ts > current.assess_ts:
+            kept[question.id] = question
+    return sorted(kept.values(), key=_id_key)
+
+
+def score_attempt(questions: Sequence[Question]) -> AttemptScore:
+    """De-duplicate the answers (SPEC A5) and total them (SPEC A7).
+
+    Args:
+        questions: Normalised answers in input order.
+
+    Returns:
+        The kept questions and sums that start at 0.0 and add in the sorted order.
+    """
+    kept = deduplicate(questions)
+    total_score = 0.0
+    total_max_score = 0.0
+    for question in kept:
+        total_score += question.score
+        total_max_score += question.max_score
+    return AttemptScore(
+        questions=tuple(kept),
+        total_score=total_score,
+        total_max_score=total_max_score,
+        grand_total=f"{fmt2(total_score)}/{fmt2(total_max_score)}",
+    )
+
+
+def known_total_questions(value: object) -> int | None:
+    """Interpret a content's ``totalQuestions`` (SPEC A6).
+
+    Args:
+        value: The stored value: any JSON value or ``None``.
+
+    Returns:
+        The value with its fraction truncated when it is a number or numeric string and that is positive;
+        otherwise ``None`` (unknown), which includes 0, negatives, booleans, blanks and non-numeric text.
+        A value that does not fit a signed 64-bit integer (or is not finite) is also unknown.
+    """
+    if is_integer(value):
+        truncated: int = value  # type: ignore[assignment]
+    elif is_number(value):
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            return None
+        truncated = math.trunc(value)  # type: ignore[arg-type]
+    elif isinstance(value, str) and is_numeric_text(value):
+        exact = Decimal(value.strip())
+        if exact.adjusted() > _MAX_DIGITS:  # avoid building a huge integer from text such as "1e999999999"
+            return None
+        truncated = int(exact)
+    else:
+        return None
+    return truncated if 0 < truncated <= _MAX_TOTAL else None
+
+
+def question_count_error(kept: int, total_questions: int | None, content_id: str) -> str | None:
+    """Return the question-count guard failure (SPEC A6), if any.
+
+    Args:
+        kept: The number of questions kept after de-duplication.
+        total_questions: The known ``totalQuestions`` (see `known_total_questions`), or ``None`` if unknown.
+        content_id: The assessment's content id.
+
+    Returns:
+        The ``validation_error`` text when the count is known and exceeded, else ``None``.
+    """
+    if total_questions is not None and kept > total_questions:
+        return f"question count {kept} exceeds totalQuestions {total_questions} for content {content_id}"
+    return None

@@ -1,0 +1,70 @@
+"""Topic names of SPEC §3 and the short aliases the CLI accepts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALIASES = {
+    "assess": "telemetry.assess",
+    "progress": "coursebatch.job.request",
+    "certificate": "issue.certificate.request",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The topics of one environment (`{env}.…`)."""
+
+    env: str = "dev"
+
+    def name(self, suffix: str) -> str:
+        """``{env}.<suffix>``."""
+        return f"{self.env}.{suffix}"
+
+    @property
+    def assess(self) -> str:
+        """Assessment batch events (SPEC §3.1)."""
+        return self.name("telemetry.assess")
+
+    @property
+    def assess_failed(self) -> str:
+        """Failed assessment events."""
+        return self.name("telemetry.assess.failed")
+
+    @property
+    def progress(self) -> str:
+        """Progress events (SPEC §3.2)."""
+        return self.name("coursebatch.job.request")
+
+    @property
+    def activity_failed(self) -> str:
+        """Failed progress events."""
+        return self.name("activity.agg.failed")
+
+    @property
+    def certificate_request(self) -> str:
+        """Issue-certificate requests (SPEC §3.3)."""
+        return self.name("issue.certificate.request")
+
+    @property
+    def certificate_failed(self) -> str:
+        """Failed issue-certificate requests."""
+        return self.name("issue.certificate.failed")
+
+    @property
+    def certificate_generate(self) -> str:
+        """Generate-certificate requests (SPEC §3.4)."""
+        return self.name("generate.certificate.request")
+
+    @property
+    def contentstate_invalid(self) -> str:
+        """Content-state items refused for another user (SPEC §5.7)."""
+        return self.name("contentstate.invalid")
+
+    def resolve(self, topic: str) -> str:
+        """A full topic name from an alias (``assess``), a suffix (``telemetry.assess``) or a full name."""
+        if topic in ALIASES:
+            return self.name(ALIASES[topic])
+        if topic.startswith(f"{self.env}."):
+            return topic
+        return self.name(topic)

@@ -1,0 +1,75 @@
+"""The `learnagg` command: Typer app assembly and one-line error handling."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from learnagg.entrypoints.cli import bench, demo, inspect, load, stream
+from learnagg.errors import LearnaggError
+
+try:  # Typer >= 0.29 ships its own copy of Click
+    from typer._click import exceptions as cx
+except ImportError:  # pragma: no cover - older Typer depends on Click
+    from click import exceptions as cx  # type: ignore[no-redef]
+
+app = typer.Typer(
+    name="learnagg",
+    help="Learner activity and score aggregation: stream jobs, store, reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+stream.register(app)
+app.add_typer(load.app, name="load")
+app.add_typer(inspect.app, name="inspect")
+app.add_typer(bench.app, name="bench")
+demo.register(app)
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"learnagg: error: {message}", file=sys.stderr)
+    return code
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; errors print one line on stderr and give a non-zero exit, never a traceback."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="learnagg", standalone_mode=False)
+    except cx.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "")
+        return 0
+    except cx.UsageError as exc:
+        hint = f" (see 'learnagg {exc.ctx.command_path.partition(' ')[2]} --help')" if exc.ctx else ""
+        return _fail(exc.format_message().replace("\n", " ") + hint.replace("  ", " "), 2)
+    except cx.ClickException as exc:
+        return _fail(exc.format_message().replace("\n", " "), exc.exit_code)
+    except typer.Abort:
+        return _fail("aborted", 130)
+    except LearnaggError as exc:
+        return _fail(str(exc))
+    except SQLAlchemyError as exc:
+        if os.environ.get("LEARNAGG_DEBUG"):
+            raise
+        return _fail(f"database error: {_first_line(exc)}")
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:  # a bug: still one line unless debugging
+        if os.environ.get("LEARNAGG_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {_first_line(exc)} (set LEARNAGG_DEBUG=1 for details)")
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

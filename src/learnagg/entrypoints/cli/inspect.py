@@ -1,0 +1,67 @@
+"""`learnagg inspect …`: stored rows and events as JSON, one object per line (maps as objects, times as ms)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+import typer
+from sqlalchemy import Table, select
+
+from learnagg.adapters.store.tables import assessment_aggregator, user_activity_agg
+from learnagg.entrypoints.cli.common import echo_json, open_app
+
+app = typer.Typer(help="Print stored rows or events as JSON lines.", no_args_is_help=True)
+
+
+def _rows(table: Table, filters: dict[str, str | None], order: list[str]) -> None:
+    with open_app() as la, la.store.read() as conn:
+        stmt = select(table)
+        for column, value in filters.items():
+            if value is not None:
+                stmt = stmt.where(table.c[column] == value)
+        for row in conn.execute(stmt.order_by(*(table.c[c] for c in order))).mappings():
+            echo_json({str(k): v for k, v in row.items()})
+
+
+@app.command("user-activity-agg")
+def user_activity_agg_rows(
+    activity_id: Annotated[str, typer.Option("--activity-id", help="Course or unit id.")],
+    user_id: Annotated[str | None, typer.Option("--user-id")] = None,
+    context_id: Annotated[str | None, typer.Option("--context-id", help="cb:<batchId>")] = None,
+) -> None:
+    """Rows of user_activity_agg for an activity."""
+    _rows(
+        user_activity_agg,
+        {"activity_id": activity_id, "user_id": user_id, "context_id": context_id},
+        ["user_id", "context_id"],
+    )
+
+
+@app.command("assessment")
+def assessment_rows(
+    course_id: Annotated[str, typer.Option("--course-id")],
+    user_id: Annotated[str, typer.Option("--user-id")],
+    batch_id: Annotated[str | None, typer.Option("--batch-id")] = None,
+) -> None:
+    """Rows of assessment_aggregator for a learner in a course."""
+    _rows(
+        assessment_aggregator,
+        {"course_id": course_id, "user_id": user_id, "batch_id": batch_id},
+        ["batch_id", "content_id", "attempt_id"],
+    )
+
+
+@app.command("events")
+def events(
+    topic: Annotated[str, typer.Option("--topic", help="assess, progress, certificate, a suffix or a full name.")],
+    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
+) -> None:
+    """Events of a topic (failed topics included) in log order; a non-JSON payload prints as {"raw": text}."""
+    with open_app() as la, la.store.read() as conn:
+        for ev in la.log.read(conn, la.topics.resolve(topic), limit=limit):  # type: ignore[attr-defined]
+            try:
+                value: Any = orjson.loads(ev.payload)
+            except orjson.JSONDecodeError:
+                value = {"raw": ev.payload}
+            echo_json(value)

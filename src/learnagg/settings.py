@@ -1,0 +1,94 @@
+"""One typed settings tree (pydantic-settings, prefix ``LEARNAGG_``, nested with ``__``), SPEC setting names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+GradingMethod = Literal["best", "latest", "first", "average"]
+
+
+class AssessmentSettings(BaseModel):
+    """Assessment aggregator settings (SPEC §4.1, §4.2)."""
+
+    grading_method: GradingMethod = "best"
+    strict_leaf_validation: bool = False
+    question_count_guard: bool = True
+    agg_details_type: str = "attempt_metrics"
+    supported_content_types: list[str] = Field(default_factory=lambda: ["SelfAssess"])
+
+
+class LegacySettings(BaseModel):
+    """How legacy values written by the reference platform are read (SPEC §2.1)."""
+
+    date_zone: str = "UTC"
+
+
+class WorkerSettings(BaseModel):
+    """Consumer loop settings."""
+
+    # Events per transaction: large enough to amortise commits, small enough to keep SQLite's single
+    # writer lock short (ARCHITECTURE "Known pitfalls").
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    # Seconds to sleep when a topic is empty before polling again.
+    poll_interval: float = Field(default=0.5, gt=0)
+    # Seconds to wait before retrying a batch that hit an internal error (database unavailable, …).
+    retry_delay: float = Field(default=2.0, ge=0)
+
+
+class Settings(BaseSettings):
+    """All learnagg settings; environment variables win over the optional TOML config file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEARNAGG_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    database_url: str = "sqlite:///learnagg.db"
+    # Empty means the embedded log in the same database (SPEC §2.5).
+    bus_url: str = ""
+    env: str = "dev"
+    timezone: str = "UTC"
+    assessment: AssessmentSettings = Field(default_factory=AssessmentSettings)
+    legacy: LegacySettings = Field(default_factory=LegacySettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read init values, then the environment, then the TOML file named by ``LEARNAGG_CONFIG``."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = config_path()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+def config_path() -> Path | None:
+    """The config file: ``LEARNAGG_CONFIG`` if set, else ``learnagg.toml`` in the working directory if present."""
+    named = os.environ.get("LEARNAGG_CONFIG")
+    if named:
+        return Path(named)
+    local = Path("learnagg.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings tree from overrides, the environment and the config file."""
+    return Settings(**overrides)  # type: ignore[arg-type]
