@@ -55,7 +55,7 @@ def total_questions(conn: Connection, content_ids: Iterable[str]) -> dict[str, i
     if not ids:
         return {}
     stmt = select(content.c.content_id, content.c.total_questions).where(content.c.content_id.in_(ids))
-    return dict(conn.execute(stmt).tuples().all())
+    return {content_id: total for content_id, total in conn.execute(stmt)}
 
 
 def live_attempts(conn: Connection, learners: Iterable[Learner]) -> dict[Learner, dict[tuple[str, str], LiveAttempt]]:
