@@ -25,7 +25,7 @@ from learnagg.domain.attempt_metrics import (
 )
 from learnagg.domain.clock import Clock
 from learnagg.domain.messages import issue_certificate_request
-from learnagg.domain.scoring import AttemptScore, question_count_error, score_attempt
+from learnagg.domain.scoring import AttemptScore, known_total_questions, question_count_error, score_attempt
 from learnagg.domain.topics import Topics
 from learnagg.services.jobs import BatchResult, Incoming
 from learnagg.settings import AssessmentSettings, LegacySettings
@@ -137,7 +137,9 @@ class AssessmentAggregator:
             error = leaf_error(event, leaves[event.course_id], self.settings.strict_leaf_validation)
             score = None if event.is_recompute else score_attempt(event.questions)
             if error is None and score is not None and guard:
-                error = question_count_error(len(score.questions), totals.get(event.content_id), event.content_id)
+                error = question_count_error(
+                    len(score.questions), known_total_questions(totals.get(event.content_id)), event.content_id
+                )
                 if error is not None:
                     result.counters["ignored"] += 1
             if error is not None:
