@@ -32,7 +32,9 @@ def test_d2_concurrent_patches_of_different_keys_both_survive(app):
     def writer(prefix: str) -> None:
         for i in range(per_thread):
             with app.store.write() as conn:
-                patch_activity_rows(conn, app.store.dialect, {key: MetricsPatch({f"{prefix}{i}": float(i)}, {f"{prefix}{i}": i})})
+                patch_activity_rows(
+                    conn, app.store.dialect, {key: MetricsPatch({f"{prefix}{i}": float(i)}, {f"{prefix}{i}": i})}
+                )
 
     threads = [threading.Thread(target=writer, args=(p,)) for p in ("a:", "b:", "c:")]
     for t in threads:
@@ -118,8 +120,14 @@ def test_internal_error_does_not_advance_the_offset(app):
 
     publish(app, "assess", [{"courseId": "x"}])
     consumer = JobConsumer(
-        spec=JOBS["assessment-aggregator"], handler=_FlakyHandler(), store=app.store, log_=app.log,
-        topics=app.topics, clock=app.clock, batch_size=10, retry_delay=0,
+        spec=JOBS["assessment-aggregator"],
+        handler=_FlakyHandler(),
+        store=app.store,
+        log_=app.log,
+        topics=app.topics,
+        clock=app.clock,
+        batch_size=10,
+        retry_delay=0,
     )
     with pytest.raises(OperationalError):
         consumer.run_once()
