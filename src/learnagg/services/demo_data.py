@@ -354,13 +354,15 @@ def generate_demo(learners: int = 5, seed: int = DEFAULT_SEED) -> DemoData:
     """
     if learners < 1:
         raise ValueError("learners must be at least 1")
-    rng = random.Random(seed)
     people = demo_learners(learners)
-    skills = {p.user_id: rng.uniform(0.35, 0.9) for p in people}
+    # One generator per learner: a learner's attempts do not depend on how many other learners there are.
+    rngs = {p.user_id: random.Random(f"{seed}:{p.user_id}") for p in people}
+    skills = {p.user_id: rngs[p.user_id].uniform(0.35, 0.9) for p in people}
     events: list[dict[str, Any]] = []
-    for day, assessment in enumerate(ASSESSMENTS):
+    for week, assessment in enumerate(ASSESSMENTS):
         for offset, learner in enumerate(people):
-            start = FIRST_ATTEMPT_TS + day * 7 * _DAY_MS + offset * 10 * 60_000
+            rng = rngs[learner.user_id]
+            start = FIRST_ATTEMPT_TS + week * 7 * _DAY_MS + offset * 10 * 60_000
             for number in range(1, rng.randint(1, 3) + 1):
                 skill = min(0.97, skills[learner.user_id] + 0.12 * (number - 1))
                 events.append(_attempt_event(rng, learner, assessment, number, skill, start))

@@ -30,14 +30,17 @@ def demo(
 ) -> None:
     """Run the assessment aggregator end to end on generated data and print each learner's best scores.
 
-    Generates the course "Foundations of Data" (2 units, 6 leaves, 3 SelfAssess assessments) and the learners,
-    with 1-3 attempts each per assessment and 3-5 ASSESS answers per attempt (one question answered twice).
+    Generates the course "Foundations of Data" (2 units, 6 leaves, 3 SelfAssess assessments) and the learners.
 
-    Creates or upgrades the schema of the configured database (LEARNAGG_DATABASE_URL, default
-    sqlite:///learnagg.db), loads the course, publishes the attempts to the assess topic and runs the worker.
+    Each learner makes 1-3 attempts per assessment, 3-5 ASSESS answers each (one question answered twice).
+
+    Upgrades the schema of the configured database (LEARNAGG_DATABASE_URL, default sqlite:///learnagg.db).
+
+    Loads the course, publishes the attempts to the assess topic and runs the worker until it is idle.
 
     Prints best score / max score (attempts) per learner and assessment, read back from user_activity_agg.
-    The data is seeded: a re-run prints the same table (the aggregator skips replayed attempts).
+
+    The data is seeded: a re-run prints the same table (the aggregator skips the replayed attempts).
     """
     data = generate_demo(learners)
     with open_app(require_schema=False) as app:

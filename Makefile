@@ -1,0 +1,41 @@
+# Two commands on a fresh machine with Python 3.11+: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed-demo
+
+## demo: install, then run the main job on the embedded SQLite store (learnagg.db here)
+demo: $(VENV)/.installed-demo
+	$(BIN)/learnagg demo
+
+## test: install, make sure PostgreSQL binaries are present (Debian package), lint, run every test
+test: $(VENV)/.installed-test
+	bash scripts/ensure-postgres.sh
+	$(BIN)/ruff check src tests
+	$(BIN)/pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy src
+
+bench: $(VENV)/.installed-test
+	bash scripts/ensure-postgres.sh
+	$(BIN)/learnagg bench ingest --backend sqlite
+	$(BIN)/learnagg bench ingest --backend postgres
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis learnagg.db learnagg.db-wal learnagg.db-shm
