@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 from learnagg.adapters.bus.log import DatabaseLog, EventLog
@@ -33,7 +34,7 @@ class App:
         self.store.dispose()
 
 
-def _assessment_handler(app: App) -> Handler[object]:
+def _assessment_handler(app: App) -> Handler[Any]:
     return assessment_aggregator.AssessmentAggregator(
         dialect=app.store.dialect,
         log=app.log,

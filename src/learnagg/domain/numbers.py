@@ -41,7 +41,7 @@ def to_double(value: object) -> float:
     if is_number(value):
         return float(value)  # type: ignore[arg-type]
     if is_numeric_text(value):
-        return float(value.strip())  # type: ignore[union-attr]
+        return float(str(value).strip())
     raise ValueError(f"not numeric: {value!r}")
 
 

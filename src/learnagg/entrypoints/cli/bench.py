@@ -2,6 +2,73 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from learnagg.entrypoints.cli.common import echo_json
+from learnagg.services.bench_ingest import IngestBenchConfig, IngestBenchResult, run_ingest_bench
+from learnagg.settings import WorkerSettings
 
 app = typer.Typer(help="Benchmarks; record their figures in BENCHMARKS.md.", no_args_is_help=True)
+
+
+@app.command("ingest")
+def ingest(
+    backend: Annotated[str, typer.Option("--backend", help="sqlite or postgres.")] = "sqlite",
+    attempts: Annotated[int, typer.Option("--attempts", help="N: attempt events to aggregate.")] = 20_000,
+    questions: Annotated[int, typer.Option("--questions", help="Q: ASSESS answers per attempt.")] = 10,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="B: events per worker transaction (default: LEARNAGG_WORKER__BATCH_SIZE)."),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="PostgreSQL server to create (and drop) two scratch databases on, instead of a private server.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Attempts per second of the assessment aggregator, and the bare-write limit of the same rows.
+
+    Publishes N attempts (Q answers each, N/4 learners x 4 contents) to a fresh database, then times the real
+    worker draining them (batch size B).
+
+    Then inserts exactly the rows the aggregator wrote into a second fresh database with plain INSERTs, B
+    attempts per transaction, timed: the ratio of the two rates is the aggregator's share of the write limit.
+
+    SQLite runs in a temporary folder; PostgreSQL on a private durable server unless --database-url is given.
+    """
+    if batch_size is None:
+        batch_size = WorkerSettings().batch_size
+    config = IngestBenchConfig(backend, attempts, questions, batch_size, database_url)
+    config.validate()
+    result = run_ingest_bench(config, progress=lambda line: print(f"bench: {line}", file=sys.stderr))
+    if as_json:
+        echo_json(result.to_json())
+    else:
+        Console().print(_table(result))
+
+
+def _table(r: IngestBenchResult) -> Table:
+    table = Table(title=f"learnagg bench ingest ({r.backend})", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    version = f"SQLite {r.sqlite_version}" + (f", PostgreSQL {r.postgres_version}" if r.postgres_version else "")
+    for label, value in (
+        ("attempts (N) x questions (Q)", f"{r.attempts} x {r.questions}"),
+        ("batch size (B)", str(r.batch_size)),
+        ("aggregator", f"{r.aggregator_attempts_per_s:,.0f} attempts/s ({r.aggregator_seconds:.2f} s)"),
+        ("bare write", f"{r.bare_write_attempts_per_s:,.0f} attempts/s ({r.bare_write_seconds:.2f} s)"),
+        ("bare write rows", f"{r.assessment_rows} + {r.activity_rows} rows, {r.bare_write_rows_per_s:,.0f} rows/s"),
+        ("ratio aggregator / bare write", f"{r.ratio:.3f}"),
+        ("machine", f"{r.cores} cores, {r.memory_gib} GiB, Python {r.python}"),
+        ("database", version),
+    ):
+        table.add_row(label, value)
+    return table
