@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import math
-import re
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+
+from learnagg.domain.numbers import truncated_int
 
 COLLECTION_MIME_TYPE = "application/vnd.ekstep.content-collection"
 
@@ -15,7 +14,6 @@ MAX_DEPTH = 64
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
-_NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 _EMPTY: frozenset[str] = frozenset()
 _LEAVE = object()  # walk-stack marker: the node's subtree is done
 
@@ -145,26 +143,7 @@ def _identifier(raw: dict) -> str | None:
 
 def _total_questions(value: object) -> int | None:
     """A number or numeric string truncated towards zero; None if absent, non-numeric or outside int64."""
-    result: int | None = None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        result = value
-    elif isinstance(value, float):
-        result = int(value) if math.isfinite(value) else None
-    elif isinstance(value, str) and _NUMERIC_TEXT.match(value):
-        try:
-            dec = Decimal(value.strip())
-        except InvalidOperation:  # pragma: no cover - the regex only admits valid decimals
-            return None
-        if dec.is_zero():
-            return 0
-        if dec.adjusted() > 19:  # far outside int64; avoid building a huge integer
-            return None
-        result = int(dec.to_integral_value(rounding=ROUND_DOWN))
-    if result is None or not _INT64_MIN <= result <= _INT64_MAX:
-        return None
-    return result
+    return truncated_int(value)
 
 
 def _relational_metadata(raw: dict) -> dict | None:

@@ -68,3 +68,28 @@ def round2(x: float) -> float:
 def double_text(x: float) -> str:
     """Render a double as the shortest round-trip text that always has a fraction (SPEC C4)."""
     return repr(float(x))
+
+
+_INT64 = 2**63 - 1
+
+
+def truncated_int(value: object) -> int | None:
+    """A number or numeric string with its fraction truncated towards zero (``" 2.8 "`` → 2, ``"1e2"`` → 100).
+
+    Returns None for anything else, for non-finite values and for values outside the signed 64-bit range
+    (so text such as ``"1e999999999"`` never builds a huge integer).
+    """
+    if is_integer(value):
+        result: int = value  # type: ignore[assignment]
+    elif is_number(value):
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            return None
+        result = math.trunc(value)  # type: ignore[arg-type]
+    elif is_numeric_text(value):
+        exact = Decimal(str(value).strip())
+        if exact.adjusted() > 19:
+            return None
+        result = int(exact)
+    else:
+        return None
+    return result if -_INT64 - 1 <= result <= _INT64 else None

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 
 from learnagg.domain.assess_event import Question
-from learnagg.domain.numbers import fmt2, is_integer, is_number, is_numeric_text
-
-_MAX_TOTAL = 2**63 - 1
-_MAX_DIGITS = 19
+from learnagg.domain.numbers import fmt2, truncated_int
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,20 +78,8 @@ def known_total_questions(value: object) -> int | None:
         otherwise ``None`` (unknown), which includes 0, negatives, booleans, blanks and non-numeric text.
         A value that does not fit a signed 64-bit integer (or is not finite) is also unknown.
     """
-    if is_integer(value):
-        truncated: int = value  # type: ignore[assignment]
-    elif is_number(value):
-        if not math.isfinite(value):  # type: ignore[arg-type]
-            return None
-        truncated = math.trunc(value)  # type: ignore[arg-type]
-    elif isinstance(value, str) and is_numeric_text(value):
-        exact = Decimal(value.strip())
-        if exact.adjusted() > _MAX_DIGITS:  # avoid building a huge integer from text such as "1e999999999"
-            return None
-        truncated = int(exact)
-    else:
-        return None
-    return truncated if 0 < truncated <= _MAX_TOTAL else None
+    truncated = truncated_int(value)
+    return truncated if truncated is not None and truncated > 0 else None
 
 
 def question_count_error(kept: int, total_questions: int | None, content_id: str) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -152,11 +151,3 @@ def patch_activity_rows(
         conn.execute(dialect.upsert(user_activity_agg, replace=["agg_details"], patch_maps=maps), with_details)
     if without:
         conn.execute(dialect.upsert(user_activity_agg, patch_maps=maps), without)
-
-
-def group_by_learner(rows: Iterable[tuple[Learner, Any]]) -> dict[Learner, list[Any]]:
-    """Group (learner, value) pairs, keeping input order within a learner."""
-    out: dict[Learner, list[Any]] = defaultdict(list)
-    for learner, value in rows:
-        out[learner].append(value)
-    return out
