@@ -16,7 +16,7 @@ from learnagg.domain.hierarchy import parse_hierarchy
 from learnagg.entrypoints.worker import Worker
 from learnagg.services.courses import load_courses
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # a copy of the SPEC §3.6 golden input
 COLLECTION = "application/vnd.ekstep.content-collection"
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from learnagg.adapters.bus.log import DatabaseLog, EventLog
 from learnagg.adapters.store.store import Store

@@ -54,8 +54,11 @@ def test_golden_flow_through_the_cli(empty_url, tmp_path):
     assert summary["jobs"]["assessment-aggregator"]["batch-success-count"] == 1
 
     [agg] = lines(learnagg("inspect", "user-activity-agg", "--activity-id", COURSE, url=empty_url))
-    assert agg["aggregates"] == {"attempts_count:do_212686723743318016173": 1.0,
-                                 "max_score:do_212686723743318016173": 2.0, "score:do_212686723743318016173": 1.33}
+    assert agg["aggregates"] == {
+        "attempts_count:do_212686723743318016173": 1.0,
+        "max_score:do_212686723743318016173": 2.0,
+        "score:do_212686723743318016173": 1.33,
+    }
     assert agg["context_id"] == "cb:012846671379595264119" and agg["agg"] is None
     [row] = lines(learnagg("inspect", "assessment", "--course-id", COURSE, "--user-id", USER, url=empty_url))
     assert (row["total_score"], row["total_max_score"], row["grand_total"]) == (1.33, 2.0, "1.33/2.0")

@@ -16,7 +16,7 @@ from learnagg.domain.assess_event import (
     parse_assessment_event,
 )
 
-SHARED_GOLDEN = Path("/work/shared/fixtures/golden-assess-event.json")
+SHARED_GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden-assess-event.json"
 
 _CONTEXT: dict[str, Any] = {
     "channel": "0124784842112040965",
@@ -105,7 +105,7 @@ def _item(item_id: str, kind: str, params: list, title: str) -> dict[str, Any]:
 
 
 def golden_event() -> dict[str, Any]:
-    """The SPEC §3.6 input, equal to /work/shared/fixtures/golden-assess-event.json."""
+    """The SPEC §3.6 input, equal to tests/fixtures/golden-assess-event.json."""
     mcq = _item(MCQ_ID, "mcq", MCQ_PARAMS, "What is the Full form of WHO..?\n")
     mtf = _item(MTF_ID, "mtf", MTF_PARAMS, "MTF 3\n")
     return {

@@ -27,7 +27,7 @@ _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
 
 _FIRST_NAMES = ("Asha", "Ben", "Chiara", "Deepa", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Luis")
-_LAST_NAMES = ("Rao", "Okafor", "Rossi", "Patel", "Yilmaz", "Haddad", "Kim", "Tanaka", "Silva", "Berg", "Adeyemi", "Mora")
+_LAST_NAMES = ("Rao", "Okafor", "Rossi", "Patel", "Yilmaz", "Haddad", "Kim", "Tanaka", "Silva", "Berg", "Adeyemi")
 
 
 @dataclass(frozen=True, slots=True)

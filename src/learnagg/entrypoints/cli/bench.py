@@ -59,7 +59,7 @@ def _table(r: IngestBenchResult) -> Table:
     table = Table(title=f"learnagg bench ingest ({r.backend})", show_header=False)
     table.add_column("", style="bold")
     table.add_column("", justify="right")
-    version = f"SQLite {r.sqlite_version}" + (f", PostgreSQL {r.postgres_version}" if r.postgres_version else "")
+    version = f"PostgreSQL {r.postgres_version}" if r.postgres_version else f"SQLite {r.sqlite_version}"
     for label, value in (
         ("attempts (N) x questions (Q)", f"{r.attempts} x {r.questions}"),
         ("batch size (B)", str(r.batch_size)),

@@ -98,10 +98,10 @@ def _score_table(data: DemoData, aggregates: Mapping[str, Mapping[str, Any]], da
         title=f"{data.hierarchy['name']}: best score / max score (attempts)",
         caption=f"read from user_activity_agg, context cb:{data.batch_id}, in {database}",
     )
-    rows = [
-        [learner.name, learner.user_id, *(_cell(aggregates.get(learner.user_id, {}), a.content_id) for a in assessments)]
-        for learner in data.learners
-    ]
+    rows = []
+    for learner in data.learners:
+        stored = aggregates.get(learner.user_id, {})
+        rows.append([learner.name, learner.user_id, *(_cell(stored, a.content_id) for a in assessments)])
     # Cells never wrap (min_width = their longest text); long headers wrap instead on a narrow terminal.
     headers = ["Learner", "Id", *(a.name for a in assessments)]
     for i, header in enumerate(headers):
