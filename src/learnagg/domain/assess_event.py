@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from learnagg.domain.numbers import is_integer, is_number, is_numeric, to_double
 
@@ -25,8 +26,7 @@ class InvalidEvent(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class Question:
+class Question(NamedTuple):
     """One normalised ASSESS answer (SPEC A2): the stored ``question`` structure of SPEC §2.2."""
 
     id: str | None
@@ -44,7 +44,7 @@ class Question:
         """Return the JSON-ready form, with keys in the order of SPEC §2.2.
 
         Returns:
-            A new dict; ``resvalues`` and ``params`` are lists of copied maps.
+            A new dict; ``resvalues`` and ``params`` are new lists sharing the (never mutated) maps.
         """
         return {
             "id": self.id,
@@ -55,8 +55,8 @@ class Question:
             "title": self.title,
             "description": self.description,
             "duration": self.duration,
-            "resvalues": [dict(m) for m in self.resvalues],
-            "params": [dict(m) for m in self.params],
+            "resvalues": list(self.resvalues),
+            "params": list(self.params),
         }
 
 
@@ -113,10 +113,18 @@ def _map_value_text(value: object) -> str:
     return _compact(_doubles_without_nulls(value))
 
 
+def _normalise_map(m: dict[str, object]) -> dict[str, str]:
+    # Fast path: telemetry maps almost always hold only strings already, and the decoded map is ours to keep.
+    for v in m.values():
+        if type(v) is not str:
+            return {k: _map_value_text(v) for k, v in m.items() if v is not None}
+    return m  # type: ignore[return-value]
+
+
 def _normalise_maps(maps: list[dict[str, object]] | None) -> tuple[dict[str, str], ...]:
     if maps is None:
         return ()
-    return tuple({k: _map_value_text(v) for k, v in m.items() if v is not None} for m in maps)
+    return tuple(_normalise_map(m) for m in maps)
 
 
 def _text(value: object) -> str | None:
@@ -126,44 +134,53 @@ def _text(value: object) -> str | None:
     return _compact(value)
 
 
-def _is_array_of_objects(value: object) -> bool:
-    return isinstance(value, list) and all(isinstance(m, dict) for m in value)
+def _numeric(value: object, where: str, path: str) -> float:
+    """A number field of SPEC A1/A2: float/int fast, numeric text or null accepted, anything else refused."""
+    kind = type(value)
+    if kind is float:
+        return value  # type: ignore[return-value]
+    if kind is int or value is None or (kind is str and is_numeric(value)):
+        return _double(value)
+    raise InvalidEvent(f"{where}.{path} must be numeric")
+
+
+def _objects(value: object, where: str, path: str) -> tuple[dict[str, str], ...]:
+    """An array-of-objects field of SPEC A1, normalised (SPEC A2)."""
+    if value is None:
+        return ()
+    if type(value) is not list or not all(type(m) is dict for m in value):
+        raise InvalidEvent(f"{where}.{path} must be an array of objects")
+    return tuple(_normalise_map(m) for m in value)
 
 
 def _parse_answer(index: int, raw: object) -> Question:
+    # The hot path of the aggregator: exact-type checks first, the general rules only for unusual values.
     where = f"events[{index}]"
-    if not isinstance(raw, dict) or not is_integer(raw.get("ets")):
-        raise InvalidEvent(f"{where}.ets must be an integer")
+    if type(raw) is not dict or type(ets := raw.get("ets")) is not int:
+        if not isinstance(raw, dict) or not is_integer(raw.get("ets")):
+            raise InvalidEvent(f"{where}.ets must be an integer")
+        ets = int(raw["ets"])
     edata = raw.get("edata")
     item = edata.get("item") if isinstance(edata, dict) else None
     if not isinstance(edata, dict) or not isinstance(item, dict):
         raise InvalidEvent(f"{where}.edata.item is mandatory")
-    for container, key, path in (
-        (edata, "score", "edata.score"),
-        (edata, "duration", "edata.duration"),
-        (item, "maxscore", "edata.item.maxscore"),
-    ):
-        value = container.get(key)
-        if value is not None and not is_numeric(value):
-            raise InvalidEvent(f"{where}.{path} must be numeric")
-    for container, key, path in (
-        (edata, "resvalues", "edata.resvalues"),
-        (item, "params", "edata.item.params"),
-    ):
-        value = container.get(key)
-        if value is not None and not _is_array_of_objects(value):
-            raise InvalidEvent(f"{where}.{path} must be an array of objects")
+    score = _numeric(edata.get("score"), where, "edata.score")
+    duration = _numeric(edata.get("duration"), where, "edata.duration")
+    max_score = _numeric(item.get("maxscore"), where, "edata.item.maxscore")
+    resvalues = _objects(edata.get("resvalues"), where, "edata.resvalues")
+    params = _objects(item.get("params"), where, "edata.item.params")
+    qid, qtype, title, desc = item.get("id"), item.get("type"), item.get("title"), item.get("desc")
     return Question(
-        id=_text(item.get("id")),
-        assess_ts=raw["ets"],
-        max_score=_double(item.get("maxscore")),
-        score=_double(edata.get("score")),
-        type=_text(item.get("type")),
-        title=_text(item.get("title")),
-        description=_text(item.get("desc")),
-        duration=_double(edata.get("duration")),
-        resvalues=_normalise_maps(edata.get("resvalues")),
-        params=_normalise_maps(item.get("params")),
+        qid if qid is None or type(qid) is str else _compact(qid),
+        ets,
+        max_score,
+        score,
+        qtype if qtype is None or type(qtype) is str else _compact(qtype),
+        title if title is None or type(title) is str else _compact(title),
+        desc if desc is None or type(desc) is str else _compact(desc),
+        duration,
+        resvalues,
+        params,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -100,6 +101,9 @@ class JobConsumer(LoopService):
 
     def run_once(self) -> int:
         """Handle one batch; an internal error rolls everything back and leaves the offset where it was."""
+        # A batch keeps thousands of decoded objects alive; the cyclic collector would rescan them over and over
+        # (a third of the run time when measured). They are freed by reference counting when the batch ends.
+        gc.disable()
         try:
             with self.store.write() as conn:
                 events = self.log.fetch(conn, self.consumer, self.input_topic, self.batch_size)
@@ -125,6 +129,8 @@ class JobConsumer(LoopService):
             self.counters["retry"] += 1
             self._stop.wait(self.retry_delay)
             raise
+        finally:
+            gc.enable()
         # Count only what was committed, so a retried batch is never counted twice.
         self.counters.update(result.counters)
         self.counters["failed"] += len(failures)

@@ -76,7 +76,11 @@ def live_attempts(conn: Connection, learners: Iterable[Learner]) -> dict[Learner
         a.last_attempted_on,
         a.total_score,
         a.total_max_score,
-    ).where(a.user_id.in_(sorted({u for _, _, u in wanted})), a.course_id.in_(sorted({c for c, _, _ in wanted})))
+    ).where(
+        a.user_id.in_(sorted({u for _, _, u in wanted})),
+        a.course_id.in_(sorted({c for c, _, _ in wanted})),
+        a.batch_id.in_(sorted({b for _, b, _ in wanted})),
+    )
     for course_id, batch_id, user_id, content_id, attempt_id, created, last, score, max_score in conn.execute(stmt):
         learner = (course_id, batch_id, user_id)
         if learner in wanted:
@@ -96,6 +100,7 @@ def course_agg_details(conn: Connection, learners: Iterable[Learner]) -> dict[Le
         u.activity_type == COURSE,
         u.activity_id.in_(sorted({c for c, _, _ in wanted})),
         u.user_id.in_(sorted({user for _, _, user in wanted})),
+        u.context_id.in_(sorted({context_id(b) for _, b, _ in wanted})),
     )
     by_context = {(c, context_id(b), user): (c, b, user) for c, b, user in wanted}
     out: dict[Learner, list[str] | None] = {}
