@@ -96,3 +96,20 @@ def test_cli_errors_are_one_line(tmp_path):
         learnagg("worker", "--until-idle", url="postgresql://nobody@127.0.0.1:1/none")
     )
     assert "unsupported database URL" in _one_line_error(learnagg("init", url="mysql://x/y"))
+
+
+def test_worker_stops_cleanly_on_sigterm(tmp_path):
+    import signal
+    import time
+
+    url = f"sqlite:///{tmp_path}/w.db"
+    assert learnagg("init", url=url).returncode == 0
+    env = {**os.environ, "LEARNAGG_DATABASE_URL": url}
+    cmd = [sys.executable, "-c", "from learnagg.entrypoints.cli import run; run()", "worker"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    assert proc.poll() is None, "the worker must keep running without --until-idle"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert json.loads(out.splitlines()[-1])["handled"] == 0
