@@ -91,3 +91,18 @@ def activity_rows(app: bootstrap.App, **where: str) -> list[dict[str, Any]]:
     stmt = select(t).where(*(t.c[k] == v for k, v in where.items())).order_by(*t.primary_key.columns)
     with app.store.read() as conn:
         return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def attempt_event(
+    *, course_id: str, batch_id: str, user_id: str, content_id: str, attempt_id: str, ts: int, answers: list[dict]
+) -> dict[str, Any]:
+    """An assessment batch event (SPEC §3.1); no answers makes it a recompute."""
+    return {
+        "assessmentTs": ts,
+        "courseId": course_id,
+        "batchId": batch_id,
+        "userId": user_id,
+        "contentId": content_id,
+        "attemptId": attempt_id,
+        "events": answers,
+    }

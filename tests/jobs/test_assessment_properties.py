@@ -10,7 +10,7 @@ from sqlalchemy import delete
 
 from learnagg import bootstrap
 from learnagg.adapters.store.tables import metadata
-from tests.support import activity_rows, attempts, drain, publish, topic_events
+from tests.support import activity_rows, attempt_event, attempts, drain, publish, topic_events
 
 C, B = "do_course", "batch-1"
 PROPERTY_SETTINGS = settings(
@@ -48,15 +48,9 @@ def attempt_events(draw: st.DrawFn) -> list[dict]:
             ]
         )
         events.append(
-            {
-                "assessmentTs": ts,
-                "courseId": C,
-                "batchId": B,
-                "userId": user,
-                "contentId": content,
-                "attemptId": attempt_id,
-                "events": answers,
-            }
+            attempt_event(
+                course_id=C, batch_id=B, user_id=user, content_id=content, attempt_id=attempt_id, ts=ts, answers=answers
+            )
         )
     return events
 
