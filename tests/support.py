@@ -12,12 +12,11 @@ from sqlalchemy import select
 
 from learnagg import bootstrap
 from learnagg.adapters.store.tables import assessment_aggregator, user_activity_agg
-from learnagg.domain.hierarchy import parse_hierarchy
+from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE, parse_hierarchy
 from learnagg.entrypoints.worker import Worker
 from learnagg.services.courses import load_courses
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # a copy of the SPEC §3.6 golden input
-COLLECTION = "application/vnd.ekstep.content-collection"
 
 
 class TestClock:
@@ -68,7 +67,7 @@ def course(course_id: str, leaves: Iterable[str], **extra: Any) -> dict[str, Any
         }
         for leaf in leaves
     ]
-    return {"identifier": course_id, "name": course_id, "mimeType": COLLECTION, "children": children, **extra}
+    return {"identifier": course_id, "name": course_id, "mimeType": COLLECTION_MIME_TYPE, "children": children, **extra}
 
 
 def load(app: bootstrap.App, *hierarchies: dict[str, Any]) -> None:
@@ -91,18 +90,3 @@ def activity_rows(app: bootstrap.App, **where: str) -> list[dict[str, Any]]:
     stmt = select(t).where(*(t.c[k] == v for k, v in where.items())).order_by(*t.primary_key.columns)
     with app.store.read() as conn:
         return [dict(r) for r in conn.execute(stmt).mappings()]
-
-
-def attempt_event(
-    *, course_id: str, batch_id: str, user_id: str, content_id: str, attempt_id: str, ts: int, answers: list[dict]
-) -> dict[str, Any]:
-    """An assessment batch event (SPEC §3.1); no answers makes it a recompute."""
-    return {
-        "assessmentTs": ts,
-        "courseId": course_id,
-        "batchId": batch_id,
-        "userId": user_id,
-        "contentId": content_id,
-        "attemptId": attempt_id,
-        "events": answers,
-    }

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (a driver's original error when wrapped), for one-line errors."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class LearnaggError(Exception):
     """Base class: a failure with a one-line message meant for the user."""
 

@@ -114,6 +114,12 @@ def test_bench_ingest_sqlite_json(capsys, monkeypatch):
     assert (result["assessment_rows"], result["activity_rows"]) == (200, 50)
 
 
+def test_bench_ingest_default_batch_size_comes_from_the_environment(capsys, monkeypatch):
+    monkeypatch.setenv("LEARNAGG_WORKER__BATCH_SIZE", "7")
+    assert main(["bench", "ingest", "--backend", "sqlite", "--attempts", "20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["batch_size"] == 7
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

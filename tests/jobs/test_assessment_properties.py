@@ -10,7 +10,8 @@ from sqlalchemy import delete
 
 from learnagg import bootstrap
 from learnagg.adapters.store.tables import metadata
-from tests.support import activity_rows, attempt_event, attempts, drain, publish, topic_events
+from learnagg.services.demo_data import batch_event as attempt_event
+from tests.support import activity_rows, attempts, drain, publish, topic_events
 
 C, B = "do_course", "batch-1"
 PROPERTY_SETTINGS = settings(
@@ -49,7 +50,7 @@ def attempt_events(draw: st.DrawFn) -> list[dict]:
         )
         events.append(
             attempt_event(
-                course_id=C, batch_id=B, user_id=user, content_id=content, attempt_id=attempt_id, ts=ts, answers=answers
+                course_id=C, batch_id=B, user_id=user, content_id=content, attempt_id=attempt_id, ts=ts, events=answers
             )
         )
     return events

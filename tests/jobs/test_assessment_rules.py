@@ -9,8 +9,9 @@ from sqlalchemy import insert
 
 from learnagg import bootstrap
 from learnagg.adapters.store.tables import user_activity_agg
+from learnagg.services.demo_data import batch_event as attempt_event
 from tests.conftest import T
-from tests.support import activity_rows, attempt_event, attempts, course, drain, load, publish, topic_events
+from tests.support import activity_rows, attempts, course, drain, load, publish, topic_events
 
 C, B, U = "do_course", "batch-1", "user-1"
 A1_, A2_ = "do_a1", "do_a2"
@@ -26,7 +27,7 @@ def answer(qid: str | None, score: float, ets: int, maxscore: float = 1.0) -> di
 
 def attempt(attempt_id: str, ts: int, answers: list[dict], content: str = A1_, user: str = U) -> dict:
     return attempt_event(
-        course_id=C, batch_id=B, user_id=user, content_id=content, attempt_id=attempt_id, ts=ts, answers=answers
+        course_id=C, batch_id=B, user_id=user, content_id=content, attempt_id=attempt_id, ts=ts, events=answers
     )
 
 

@@ -20,6 +20,7 @@ from learnagg.domain.assess_event import InvalidEvent
 from learnagg.domain.clock import Clock
 from learnagg.domain.messages import failed_event
 from learnagg.domain.topics import Topics
+from learnagg.errors import first_line
 from learnagg.services.jobs import Handler, Incoming, JobSpec
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class JobConsumer(LoopService):
                 self.log.commit(conn, self.consumer, self.input_topic, events[-1].seq)
         except SQLAlchemyError as exc:
             # SPEC §2.5: an internal error does not advance the offset; the batch is retried as a whole.
-            log.warning("%s: batch rolled back, will retry: %s", self.spec.name, _first_line(exc))
+            log.warning("%s: batch rolled back, will retry: %s", self.spec.name, first_line(exc))
             self.counters["retry"] += 1
             self._stop.wait(self.retry_delay)
             raise
@@ -196,10 +197,6 @@ class Worker(LoopService):
 
         signal.signal(signal.SIGTERM, _handler)
         signal.signal(signal.SIGINT, _handler)
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _dumps(value: Any) -> str:

@@ -35,10 +35,10 @@ from learnagg import bootstrap
 from learnagg.adapters.store import schema
 from learnagg.adapters.store.store import Store, normalise_url
 from learnagg.adapters.store.tables import assessment_aggregator, user_activity_agg
-from learnagg.domain.hierarchy import parse_hierarchy
+from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE, parse_hierarchy
 from learnagg.errors import ConfigurationError, InputError, LearnaggError
 from learnagg.services.courses import load_courses
-from learnagg.services.demo_data import ECML_MIME_TYPE, DemoQuestion, assess_telemetry
+from learnagg.services.demo_data import ECML_MIME_TYPE, DemoQuestion, assess_telemetry, batch_event
 from learnagg.settings import Settings, load_settings
 
 BACKENDS = ("sqlite", "postgres")
@@ -49,7 +49,6 @@ JOB = "assessment-aggregator"
 SEED = 7
 PUBLISH_CHUNK = 2000  # events per publish transaction (publishing is not timed)
 _FIRST_TS = 1_700_000_000_000
-_COLLECTION = "application/vnd.ekstep.content-collection"
 
 Progress = Callable[[str], None]
 
@@ -129,7 +128,7 @@ def bench_course(questions: int) -> dict[str, Any]:
         }
         for i, cid in enumerate(content_ids(), start=1)
     ]
-    return {"identifier": COURSE_ID, "name": "Ingest benchmark", "mimeType": _COLLECTION, "children": leaves}
+    return {"identifier": COURSE_ID, "name": "Ingest benchmark", "mimeType": COLLECTION_MIME_TYPE, "children": leaves}
 
 
 def bench_events(attempts: int, questions: int, seed: int = SEED) -> Iterator[dict[str, Any]]:
@@ -175,15 +174,15 @@ def bench_events(attempts: int, questions: int, seed: int = SEED) -> Iterator[di
                         duration=20,
                     )
                 )
-            yield {
-                "assessmentTs": start,
-                "batchId": BATCH_ID,
-                "courseId": COURSE_ID,
-                "userId": user_id,
-                "attemptId": attempt_id,
-                "contentId": content_id,
-                "events": events,
-            }
+            yield batch_event(
+                course_id=COURSE_ID,
+                batch_id=BATCH_ID,
+                user_id=user_id,
+                content_id=content_id,
+                attempt_id=attempt_id,
+                ts=start,
+                events=events,
+            )
             produced += 1
 
 

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-COLLECTION_MIME_TYPE = "application/vnd.ekstep.content-collection"
+from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE
+
 ECML_MIME_TYPE = "application/vnd.ekstep.ecml-archive"
 
 COURSE_ID = "do_foundations_of_data"
@@ -290,6 +291,21 @@ def assess_telemetry(
     }
 
 
+def batch_event(
+    *, course_id: str, batch_id: str, user_id: str, content_id: str, attempt_id: str, ts: int, events: list[Any]
+) -> dict[str, Any]:
+    """An assessment batch event (SPEC §3.1): one attempt and its ASSESS events; no events makes a recompute."""
+    return {
+        "assessmentTs": ts,
+        "batchId": batch_id,
+        "courseId": course_id,
+        "userId": user_id,
+        "attemptId": attempt_id,
+        "contentId": content_id,
+        "events": events,
+    }
+
+
 def _answer(rng: random.Random, question: DemoQuestion, skill: float) -> tuple[int, float]:
     """The option a learner picks and its score; a matching question can earn half marks."""
     if rng.random() < skill:
@@ -328,15 +344,15 @@ def _attempt_event(
                 duration=duration,
             )
         )
-    return {
-        "assessmentTs": start,
-        "batchId": BATCH_ID,
-        "courseId": COURSE_ID,
-        "userId": learner.user_id,
-        "attemptId": attempt_id,
-        "contentId": assessment.content_id,
-        "events": events,
-    }
+    return batch_event(
+        course_id=COURSE_ID,
+        batch_id=BATCH_ID,
+        user_id=learner.user_id,
+        content_id=assessment.content_id,
+        attempt_id=attempt_id,
+        ts=start,
+        events=events,
+    )
 
 
 def generate_demo(learners: int = 5, seed: int = DEFAULT_SEED) -> DemoData:

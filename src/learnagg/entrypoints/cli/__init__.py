@@ -9,7 +9,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from learnagg.entrypoints.cli import bench, demo, inspect, load, stream
-from learnagg.errors import LearnaggError
+from learnagg.errors import LearnaggError, first_line
 
 try:  # Typer >= 0.29 ships its own copy of Click
     from typer._click import exceptions as cx
@@ -35,11 +35,6 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; errors print one line on stderr and give a non-zero exit, never a traceback."""
     command = typer.main.get_command(app)
@@ -60,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     except SQLAlchemyError as exc:
         if os.environ.get("LEARNAGG_DEBUG"):
             raise
-        return _fail(f"database error: {_first_line(exc)}")
+        return _fail(f"database error: {first_line(exc)}")
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:  # a bug: still one line unless debugging
         if os.environ.get("LEARNAGG_DEBUG"):
             raise
-        return _fail(f"internal error: {type(exc).__name__}: {_first_line(exc)} (set LEARNAGG_DEBUG=1 for details)")
+        return _fail(f"internal error: {type(exc).__name__}: {first_line(exc)} (set LEARNAGG_DEBUG=1 for details)")
     return result if isinstance(result, int) else 0
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from learnagg.entrypoints.cli.common import echo_json
 from learnagg.services.bench_ingest import IngestBenchConfig, IngestBenchResult, run_ingest_bench
-from learnagg.settings import WorkerSettings
+from learnagg.settings import load_settings
 
 app = typer.Typer(help="Benchmarks; record their figures in BENCHMARKS.md.", no_args_is_help=True)
 
@@ -45,7 +45,7 @@ def ingest(
     SQLite runs in a temporary folder; PostgreSQL on a private durable server unless --database-url is given.
     """
     if batch_size is None:
-        batch_size = WorkerSettings().batch_size
+        batch_size = load_settings().worker.batch_size
     config = IngestBenchConfig(backend, attempts, questions, batch_size, database_url)
     config.validate()
     result = run_ingest_bench(config, progress=lambda line: print(f"bench: {line}", file=sys.stderr))

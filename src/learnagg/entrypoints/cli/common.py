@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from learnagg import bootstrap
 from learnagg.adapters.store import schema
-from learnagg.errors import InputError, StoreUnavailable
+from learnagg.errors import InputError, StoreUnavailable, first_line
 
 
 @contextmanager
@@ -25,17 +25,12 @@ def open_app(*, require_schema: bool = True) -> Iterator[bootstrap.App]:
             try:
                 current = schema.current_revision(app.store)
             except OperationalError as exc:
-                raise StoreUnavailable(f"cannot open the database: {_first_line(exc)}") from exc
+                raise StoreUnavailable(f"cannot open the database: {first_line(exc)}") from exc
             if current != schema.head_revision():
                 raise StoreUnavailable("the database schema is missing or out of date: run 'learnagg init' first")
         yield app
     finally:
         app.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @contextmanager
