@@ -17,6 +17,12 @@ from pydantic_settings import (
 GradingMethod = Literal["best", "latest", "first", "average"]
 
 
+class AttemptsSettings(BaseModel):
+    """How many attempts the read APIs return (SPEC §5.6, §5.8)."""
+
+    limit: int = Field(default=25, ge=1, le=1000)
+
+
 class AssessmentSettings(BaseModel):
     """Assessment aggregator settings (SPEC §4.1, §4.2)."""
 
@@ -25,6 +31,7 @@ class AssessmentSettings(BaseModel):
     question_count_guard: bool = True
     agg_details_type: str = "attempt_metrics"
     supported_content_types: list[str] = Field(default_factory=lambda: ["SelfAssess"])
+    attempts: AttemptsSettings = Field(default_factory=AttemptsSettings)
 
 
 class LegacySettings(BaseModel):
@@ -45,6 +52,30 @@ class WorkerSettings(BaseModel):
     retry_delay: float = Field(default=2.0, ge=0)
 
 
+class AuthSettings(BaseModel):
+    """Who the caller is (SPEC §5.3)."""
+
+    # `jwt`: a signed token in x-authenticated-user-token or Authorization: Bearer.
+    # `trusted-header`: X-Authenticated-Userid, for use behind a gateway that has already authenticated.
+    mode: Literal["jwt", "trusted-header"] = "jwt"
+    # RS256 public keys (PEM text or a path to a PEM file) of the identity server. When none are given the
+    # service runs in embedded mode: HS256 tokens signed with `hs256_secret`, or with a secret generated once and
+    # kept in the database, which `learnagg token` also uses.
+    public_keys: list[str] = Field(default_factory=list)
+    hs256_secret: str = ""
+    # Lifetime of tokens minted by `learnagg token`.
+    token_ttl_seconds: int = Field(default=86_400, ge=60)
+
+
+class ApiSettings(BaseModel):
+    """HTTP service limits."""
+
+    # Longest list accepted in a request body (contents, assessments, users, members, activities…).
+    max_list_items: int = Field(default=1000, ge=1)
+    # Run the stream jobs inside `learnagg serve` (embedded mode) unless --no-jobs is given.
+    run_jobs: bool = True
+
+
 class Settings(BaseSettings):
     """All learnagg settings; environment variables win over the optional TOML config file."""
 
@@ -62,6 +93,8 @@ class Settings(BaseSettings):
     assessment: AssessmentSettings = Field(default_factory=AssessmentSettings)
     legacy: LegacySettings = Field(default_factory=LegacySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -305,3 +305,12 @@ content = Table(
     Column("total_questions", Integer),
     Column("updated_on", Ms),
 )
+
+# Not in SPEC: secrets the service generates for itself (the embedded HS256 token key).
+app_secret = Table(
+    "app_secret",
+    metadata,
+    _text_key("name"),
+    Column("value", Text, nullable=False),
+    Column("created_on", Ms, nullable=False),
+)

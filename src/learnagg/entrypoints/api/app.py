@@ -1,0 +1,99 @@
+"""The FastAPI application factory: envelope, error handlers, routers (SPEC §5)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from learnagg import bootstrap
+from learnagg.adapters.store import secrets
+from learnagg.adapters.store.tables import event_log
+from learnagg.adapters.tokens import SECRET_NAME, TokenKeys
+from learnagg.entrypoints.api import envelope
+from learnagg.entrypoints.api.context import Public
+from learnagg.entrypoints.api.routers import ROUTERS
+from learnagg.entrypoints.api.validation import to_api_error
+from learnagg.errors import ApiError, api_error, first_line
+
+log = logging.getLogger("learnagg.api")
+
+
+def token_keys(app: bootstrap.App) -> TokenKeys:
+    """The token keys: configured RS256 keys, a configured HS256 secret, or the embedded generated secret."""
+    auth = app.settings.auth
+    embedded = None
+    if not auth.public_keys and not auth.hs256_secret:
+        embedded = secrets.get_or_create(app.store, SECRET_NAME, app.clock())
+    return TokenKeys(auth, embedded)
+
+
+def _error(request: Request, error: ApiError) -> Response:
+    la: bootstrap.App = request.app.state.learnagg
+    return envelope.render(request, {}, now=la.clock(), zone=la.settings.timezone, error=error)
+
+
+def create_app(app: bootstrap.App) -> FastAPI:
+    """The HTTP service over an application built by :func:`learnagg.bootstrap.build`."""
+    api = FastAPI(
+        title="learnagg",
+        version="1",
+        description="Group activity aggregates with scores, content state, assessments and platform data.",
+    )
+    api.state.learnagg = app
+    api.state.token_keys = token_keys(app)
+
+    @api.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return _error(request, exc)
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        return _error(request, to_api_error(exc.errors()))
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            return _error(request, api_error("METHOD_NOT_ALLOWED"))
+        if exc.status_code == 404:
+            return _error(request, api_error("RESOURCE_NOT_FOUND"))
+        return _error(request, ApiError(None, str(exc.detail), exc.status_code))
+
+    @api.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> Response:
+        log.error("database error on %s: %s", request.url.path, first_line(exc))
+        return _error(request, api_error("INTERNAL_ERROR"))
+
+    @api.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s", request.url.path)
+        return _error(request, api_error("INTERNAL_ERROR"))
+
+    @api.get("/health", tags=["service"], summary="Store and event log reachable")
+    def health(ctx: Public) -> Response:
+        checks = []
+        for name, stmt in (("store", select(1)), ("log", select(func.max(event_log.c.seq)))):
+            try:
+                with ctx.app.store.read() as conn:
+                    conn.execute(stmt)
+                checks.append({"name": name, "healthy": True})
+            except SQLAlchemyError as exc:
+                checks.append({"name": name, "healthy": False, "error": first_line(exc)})
+        healthy = all(c["healthy"] for c in checks)
+        response = ctx.ok({"healthy": healthy, "checks": checks})
+        response.status_code = 200 if healthy else 503
+        return response
+
+    for router in ROUTERS:
+        api.include_router(router)
+    return api
+
+
+def from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory``: the app built from LEARNAGG_* settings (used with --workers N)."""
+    return create_app(bootstrap.build())

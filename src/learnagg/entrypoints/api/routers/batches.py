@@ -1,0 +1,7 @@
+"""Routes of the batches API family (SPEC §5)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["batches"])
