@@ -8,7 +8,7 @@ import sys
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from learnagg.entrypoints.cli import bench, demo, inspect, load, stream
+from learnagg.entrypoints.cli import bench, demo, inspect, load, serve, stream
 from learnagg.errors import LearnaggError, first_line
 
 try:  # Typer >= 0.29 ships its own copy of Click
@@ -28,6 +28,7 @@ app.add_typer(load.app, name="load")
 app.add_typer(inspect.app, name="inspect")
 app.add_typer(bench.app, name="bench")
 demo.register(app)
+serve.register(app)
 
 
 def _fail(message: str, code: int = 1) -> int:

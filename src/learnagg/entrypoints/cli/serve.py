@@ -1,0 +1,93 @@
+"""`learnagg serve` (the HTTP service, with the stream jobs in embedded mode) and `learnagg token`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated
+
+import typer
+
+from learnagg import bootstrap
+from learnagg.domain.identity import PLATFORM_ADMIN
+from learnagg.entrypoints.cli.common import open_app
+from learnagg.entrypoints.worker import Worker
+
+log = logging.getLogger("learnagg.serve")
+
+ROLE_ALIASES = {"admin": PLATFORM_ADMIN}
+
+
+def _start_jobs(app: bootstrap.App) -> list[tuple[Worker, threading.Thread]]:
+    """One background worker thread per stream job (embedded mode)."""
+    running = []
+    for name in bootstrap.job_names():
+        worker = bootstrap.build_worker(app, [name])
+        thread = threading.Thread(target=worker.start, name=f"job-{name}", daemon=True)
+        thread.start()
+        running.append((worker, thread))
+    return running
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="HTTP worker processes.")] = 1,
+    no_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--no-jobs",
+            help="Do not run the stream jobs in this process (run 'learnagg worker' separately); "
+            "LEARNAGG_API__RUN_JOBS=false does the same.",
+        ),
+    ] = False,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs); in embedded mode also run every stream job; stops on SIGTERM."""
+    import uvicorn
+
+    from learnagg.entrypoints.api.app import create_app
+
+    with open_app() as app:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        jobs = [] if no_jobs or not app.settings.api.run_jobs else _start_jobs(app)
+        if jobs:
+            log.info("running stream jobs in this process: %s", ", ".join(bootstrap.job_names()))
+        try:
+            if workers == 1:
+                uvicorn.run(create_app(app), host=host, port=port, log_level="info")
+            else:
+                # Each worker process builds its own app from the same LEARNAGG_* settings.
+                uvicorn.run(
+                    "learnagg.entrypoints.api.app:from_environment",
+                    factory=True,
+                    host=host,
+                    port=port,
+                    workers=workers,
+                    log_level="info",
+                )
+        finally:
+            for worker, _ in jobs:
+                worker.stop()
+            for _, thread in jobs:
+                thread.join(timeout=30)
+
+
+def token(
+    user_id: Annotated[str, typer.Argument(help="The user the token is for.")],
+    role: Annotated[
+        list[str] | None,
+        typer.Option("--role", help="Role carried by the token (repeatable); 'admin' means PLATFORM_ADMIN."),
+    ] = None,
+) -> None:
+    """Print a signed token for local use (embedded mode: the service's own HS256 secret)."""
+    from learnagg.entrypoints.api.app import token_keys
+
+    roles = [ROLE_ALIASES.get(r, r) for r in role or []]
+    with open_app() as app:
+        print(token_keys(app).mint(user_id, app.clock(), roles))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to the top-level app."""
+    app.command()(serve)
+    app.command()(token)
