@@ -36,6 +36,8 @@ bench: $(VENV)/.installed-test
 	bash scripts/ensure-postgres.sh
 	$(BIN)/learnagg bench ingest --backend sqlite
 	$(BIN)/learnagg bench ingest --backend postgres
+	$(BIN)/learnagg bench api --backend sqlite
+	$(BIN)/learnagg bench api --backend postgres
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis learnagg.db learnagg.db-wal learnagg.db-shm

@@ -79,3 +79,40 @@ def error(response: httpx.Response, status: int, code: str | None, message: str 
     if message is not None:
         assert body["params"]["errmsg"] == message, body
     return body
+
+
+# --- platform data through the API (SPEC §5.9) ------------------------------------------------------------------
+
+
+def create_user(api: Api, user_id: str, **fields: Any) -> None:
+    """Load one user (as an admin) with the given camelCase fields (``firstName``, ``roles``…)."""
+    ok(api.as_admin().post("/v1/user/load", {"users": [{"id": user_id, **fields}]}))
+
+
+def create_batch(api: Api, course_id: str, batch_id: str, status: int = 1, **fields: Any) -> str:
+    """Create a batch of a loaded course (as an admin); extra camelCase fields (``endDate``…) are sent as given."""
+    request = {"courseId": course_id, "batchId": batch_id, "name": batch_id, "startDate": "2023-01-01"}
+    result = ok(api.as_admin().post("/v1/course/batch/create", {**request, "status": status, **fields}))
+    return str(result["batchId"])
+
+
+def enrol(api: Api, user_id: str, course_id: str, batch_id: str) -> None:
+    """Enrol a user in a batch (as an admin)."""
+    ok(api.as_admin().post("/v1/course/enrol", {"courseId": course_id, "batchId": batch_id, "userId": user_id}))
+
+
+def create_group(
+    api: Api,
+    owner: str,
+    members: list[tuple[str, str]] | None = None,
+    activities: list[str | dict[str, str]] | None = None,
+    name: str = "group",
+) -> str:
+    """Create a group as ``owner`` (its admin) with ``(userId, role)`` members; an activity given as a text is a
+    Course id. Returns the group id."""
+    request = {
+        "name": name,
+        "members": [{"userId": u, "role": r} for u, r in members or []],
+        "activities": [a if isinstance(a, dict) else {"id": a, "type": "Course"} for a in activities or []],
+    }
+    return str(ok(api.as_user(owner).post("/v1/group/create", request))["groupId"])

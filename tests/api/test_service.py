@@ -33,3 +33,54 @@ def test_openapi_and_docs_are_served(api: Api) -> None:
 
 def test_unknown_route_is_an_envelope_404(api: Api) -> None:
     error(api.get("/v1/nothing/here"), 404, "RESOURCE_NOT_FOUND")
+
+
+def test_nul_characters_are_refused_before_any_write(api: Api) -> None:
+    body = {"request": {"groupId": "g\u0000", "activityId": "a", "activityType": "Course"}}
+    error(api.as_user("u-1").call("POST", "/v1/group/activity/agg", body), 400, "INVALID_REQUESTED_DATA")
+
+
+def test_malformed_json_is_a_client_error(api: Api) -> None:
+    response = api.as_user("u-1").call("POST", "/v1/group/activity/agg", content=b'{"request": {')
+    error(response, 400, "INVALID_REQUESTED_DATA", "Requested data for this operation is not valid.")
+
+
+def test_missing_token_is_401_and_bad_token_401(api: Api) -> None:
+    request = {"groupId": "g-1", "activityId": "a", "activityType": "Course"}
+    error(api.post("/v1/group/activity/agg", request), 401, "UNAUTHORIZED_USER", "You are not authorized.")
+    bad = {"x-authenticated-user-token": "not-a-jwt"}
+    error(api.post("/v1/group/activity/agg", request, headers=bad), 401, "UNAUTHORIZED_USER")
+
+
+def test_bearer_header_is_accepted_like_the_user_token(api: Api) -> None:
+    token = api.keys.mint("u-1", api.app.clock())
+    response = api.post(
+        "/v1/group/activity/agg",
+        {"groupId": "nope", "activityId": "a", "activityType": "Course"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    error(response, 404, "GROUP_NOT_FOUND")
+
+
+def test_managed_user_must_be_managed_by_the_caller(api: Api) -> None:
+    from learnagg.adapters.store.tables import users
+
+    with api.app.store.write() as conn:
+        conn.execute(users.insert(), [{"id": "child", "managed_by": "parent"}, {"id": "other", "managed_by": "x"}])
+    request = {"courseId": "c", "batchId": "b"}
+    parent = api.as_user("parent")
+    ok(parent.post("/v1/content/state/read", request, headers={"x-authenticated-for": "child"}))
+    error(
+        parent.post("/v1/content/state/read", request, headers={"x-authenticated-for": "other"}),
+        403,
+        "UNAUTHORIZED_USER",
+    )
+
+
+def test_expired_token_is_refused(api: Api, clock) -> None:
+    token = api.keys.mint("u-1", clock())
+    request = {"groupId": "nope", "activityId": "a", "activityType": "Course"}
+    headers = {"x-authenticated-user-token": token}
+    error(api.post("/v1/group/activity/agg", request, headers=headers), 404, "GROUP_NOT_FOUND")
+    clock.now += api.app.settings.auth.token_ttl_seconds * 1000
+    error(api.post("/v1/group/activity/agg", request, headers=headers), 401, "UNAUTHORIZED_USER")

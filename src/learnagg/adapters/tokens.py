@@ -41,19 +41,21 @@ class TokenKeys:
         """True when tokens are signed with this service's own HS256 secret."""
         return not self.public_keys
 
-    def verify(self, token: str) -> dict[str, Any] | None:
-        """The claims of a valid, unexpired token, or None."""
-        if self.public_keys:
-            for key in self.public_keys:
-                try:
-                    return jwt.decode(token, key, algorithms=["RS256"], options={"verify_aud": False})
-                except jwt.PyJWTError:
-                    continue
-            return None
-        try:
-            return jwt.decode(token, self.secret, algorithms=["HS256"], options={"verify_aud": False})
-        except jwt.PyJWTError:
-            return None
+    def verify(self, token: str, now_ms: int) -> dict[str, Any] | None:
+        """The claims of a validly signed token that has not expired at ``now_ms`` (the injectable clock), or None."""
+        keys: list[tuple[str, str]] = [(k, "RS256") for k in self.public_keys] or [(self.secret, "HS256")]
+        # Expiry is checked against the application clock (SPEC C2), not the machine's, so it is testable.
+        options: Any = {"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False}
+        for key, algorithm in keys:
+            try:
+                claims = jwt.decode(token, key, algorithms=[algorithm], options=options)
+            except jwt.PyJWTError:
+                continue
+            exp = claims.get("exp")
+            if exp is not None and (isinstance(exp, bool) or not isinstance(exp, int | float) or exp * 1000 <= now_ms):
+                return None
+            return claims
+        return None
 
     def mint(self, user_id: str, now_ms: int, roles: list[str] | None = None) -> str:
         """A signed HS256 token for ``user_id`` (embedded mode only), valid for the configured lifetime."""

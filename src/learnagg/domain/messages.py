@@ -1,11 +1,42 @@
-"""Outgoing messages: the issue-certificate request (SPEC §3.3) and the failed-event envelope (SPEC §3.5)."""
+"""Outgoing messages: progress events (SPEC §3.2), issue-certificate requests (§3.3), failed envelopes (§3.5)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 ASSESSMENT_AGGREGATOR = "AssessmentAggregator"
+
+
+def progress_event(
+    *, user_id: str, batch_id: str, course_id: str, contents: Iterable[tuple[str, int | None]], now: int
+) -> dict[str, Any]:
+    """The progress event of SPEC §3.2 (published keyed by userId).
+
+    Args:
+        user_id: the learner.
+        batch_id: the batch.
+        course_id: the batch's course.
+        contents: (contentId, merged status) pairs, in the order they were written.
+        now: epoch ms of the request.
+    """
+    return {
+        "eid": "BE_JOB_REQUEST",
+        "ets": now,
+        "mid": f"LP.{now}.{uuid.uuid4()}",
+        "actor": {"id": "Course Batch Updater", "type": "System"},
+        "context": {"pdata": {"id": "org.sunbird.platform", "ver": "1.0"}},
+        "object": {"id": f"{batch_id}_{user_id}", "type": "CourseBatchEnrolment"},
+        "edata": {
+            "userId": user_id,
+            "batchId": batch_id,
+            "courseId": course_id,
+            "contents": [{"contentId": content_id, "status": status} for content_id, status in contents],
+            "action": "batch-enrolment-update",
+            "iteration": 1,
+        },
+    }
 
 
 def issue_certificate_request(

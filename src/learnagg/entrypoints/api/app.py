@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy import func, select
@@ -33,6 +33,15 @@ def token_keys(app: bootstrap.App) -> TokenKeys:
     return TokenKeys(auth, embedded)
 
 
+async def refuse_nul_characters(request: Request) -> None:
+    """Refuse text with NUL characters (``\\u0000``) anywhere in the request: PostgreSQL cannot store them in text,
+    so they would otherwise surface as a server error deep in a write (docs/api.md)."""
+    if "\x00" in request.url.path or "%00" in request.url.query.lower():
+        raise api_error("INVALID_REQUESTED_DATA")
+    if request.method in ("POST", "PATCH", "PUT") and b"\\u0000" in await request.body():
+        raise api_error("INVALID_REQUESTED_DATA")
+
+
 def _error(request: Request, error: ApiError) -> Response:
     la: bootstrap.App = request.app.state.learnagg
     return envelope.render(request, {}, now=la.clock(), zone=la.settings.timezone, error=error)
@@ -44,6 +53,7 @@ def create_app(app: bootstrap.App) -> FastAPI:
         title="learnagg",
         version="1",
         description="Group activity aggregates with scores, content state, assessments and platform data.",
+        dependencies=[Depends(refuse_nul_characters)],
     )
     api.state.learnagg = app
     api.state.token_keys = token_keys(app)

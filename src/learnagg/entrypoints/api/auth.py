@@ -31,7 +31,7 @@ def resolve_caller(request: Request, app: App, keys: TokenKeys) -> Caller:
         user = (request.headers.get("x-authenticated-userid") or "").strip() or None
     else:
         token = _token(request)
-        claims = keys.verify(token) if token else None
+        claims = keys.verify(token, app.clock()) if token else None
         user = user_from_sub(claims.get("sub")) if claims else None
         # Roles in the token are trusted only when this service signed it (embedded mode); an identity
         # server's users get their roles from the `users` table.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.table import Table
 from learnagg.entrypoints.cli.common import echo_json
 from learnagg.services.bench_ingest import IngestBenchConfig, IngestBenchResult, run_ingest_bench
 from learnagg.settings import load_settings
+
+if TYPE_CHECKING:  # the API benchmark (and httpx) load only when `bench api` runs
+    from learnagg.services.bench_api import ApiBenchResult
 
 app = typer.Typer(help="Benchmarks; record their figures in BENCHMARKS.md.", no_args_is_help=True)
 
@@ -71,4 +74,59 @@ def _table(r: IngestBenchResult) -> Table:
         ("database", version),
     ):
         table.add_row(label, value)
+    return table
+
+
+@app.command("api")
+def api(
+    backend: Annotated[str, typer.Option("--backend", help="sqlite or postgres.")] = "sqlite",
+    group: Annotated[
+        list[str] | None,
+        typer.Option("--group", help="MxA: a group of M members following one course of A assessments (repeat)."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="C: concurrent keep-alive clients.")] = 8,
+    duration: Annotated[float, typer.Option("--duration", help="Measured seconds per scenario.")] = 10.0,
+    warmup: Annotated[float, typer.Option("--warmup", help="Unmeasured seconds before each scenario.")] = 2.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Latency and req/s of POST /v1/group/activity/agg served by uvicorn, with GET /health as the floor.
+
+    Seeds a fresh database (default groups 100x10 and 1000x20), starts the API as a uvicorn subprocess on a free
+    loopback port, and drives each route with C asyncio httpx clients from a separate process.
+
+    SQLite runs in a temporary folder; PostgreSQL on a private durable server.
+    """
+    from learnagg.services.bench_api import DEFAULT_GROUPS, ApiBenchConfig, parse_group, run_api_bench
+
+    groups = tuple(parse_group(g) for g in group) if group else DEFAULT_GROUPS
+    config = ApiBenchConfig(backend, groups, concurrency, duration, warmup)
+    result = run_api_bench(config, progress=lambda line: print(f"bench: {line}", file=sys.stderr))
+    if as_json:
+        echo_json(result.to_json())
+    else:
+        # Nine columns: do not squeeze them into 80 when the output goes to a file or pipe.
+        Console(width=None if sys.stdout.isatty() else 150).print(_api_table(result))
+
+
+def _api_table(r: ApiBenchResult) -> Table:
+    version = f"PostgreSQL {r.postgres_version}" if r.postgres_version else f"SQLite {r.sqlite_version}"
+    table = Table(
+        title=f"learnagg bench api ({r.backend}, {r.concurrency} clients, {r.duration_s:g} s each)",
+        caption=f"{r.server}; {r.cores} cores, {r.memory_gib} GiB, Python {r.python}, {version}",
+    )
+    for name in ("scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "ms/request", "bytes", "target"):
+        table.add_column(name, justify="left" if name in ("scenario", "target") else "right")
+    for s in r.scenarios:
+        target = "" if s.target is None else f"{s.target}: {'met' if s.target_met else 'NOT met'}"
+        table.add_row(
+            f"{s.method} {s.path}" if s.name == "health" else s.name,
+            f"{s.req_per_s:,.0f}",
+            f"{s.p50_ms:.2f}",
+            f"{s.p90_ms:.2f}",
+            f"{s.p99_ms:.2f}",
+            f"{s.max_ms:.2f}",
+            f"{s.ms_per_request:.2f}",
+            f"{s.response_bytes:,}",
+            target,
+        )
     return table

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -50,6 +52,15 @@ def serve(
     with open_app() as app:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         jobs = [] if no_jobs or not app.settings.api.run_jobs else _start_jobs(app)
+
+        def _stop_jobs(_signum: int, _frame: FrameType | None) -> None:
+            for worker, _ in jobs:
+                worker.stop()
+
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler installed
+        # before it started: this one, so the job threads also finish their batch and the exit status is 0.
+        signal.signal(signal.SIGTERM, _stop_jobs)
+        signal.signal(signal.SIGINT, _stop_jobs)
         if jobs:
             log.info("running stream jobs in this process: %s", ", ".join(bootstrap.job_names()))
         try:

@@ -1,7 +1,37 @@
-"""Routes of the batches API family (SPEC §5)."""
+"""Routes of the course batch API family (SPEC §2.3, §5.9)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import Response
+
+from learnagg.entrypoints.api.context import Authed
+from learnagg.entrypoints.api.schemas_platform import BatchCreate, BatchUpdate
+from learnagg.entrypoints.api.validation import Body
+from learnagg.services import batches
 
 router = APIRouter(tags=["batches"])
+
+
+@router.post("/v1/course/batch/create", summary="Create a batch of a course (platform admins)")
+def create(ctx: Authed, body: Body[BatchCreate]) -> Response:
+    """Result ``{"batchId"}``; the status defaults from the dates (SPEC §5.9)."""
+    r = body.request
+    ctx.limit("createdFor", r.createdFor)
+    ctx.limit("mentors", r.mentors)
+    ctx.limit("certTemplates", r.certTemplates)
+    return ctx.ok(batches.create_batch(ctx.app, ctx.user, r.to_batch(), ctx.now))
+
+
+@router.patch("/v1/course/batch/update", summary="Update a batch (platform admins)")
+def update(ctx: Authed, body: Body[BatchUpdate]) -> Response:
+    """Sets the given fields; 404 BATCH_NOT_FOUND."""
+    r = body.request
+    ctx.limit("certTemplates", r.certTemplates)
+    return ctx.ok(batches.update_batch(ctx.app, ctx.user, r.courseId, r.batchId, r.changes(), ctx.now))
+
+
+@router.get("/v1/course/batch/read/{batchId}", summary="One batch")
+def read(ctx: Authed, batchId: str) -> Response:
+    """Any authenticated user; 404 BATCH_NOT_FOUND."""
+    return ctx.ok(batches.read_batch(ctx.app, batchId))

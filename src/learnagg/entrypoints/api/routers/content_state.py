@@ -1,7 +1,45 @@
-"""Routes of the content state API family (SPEC §5)."""
+"""Routes of the content state API family (SPEC §5.6, §5.7): a learner's own progress."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import Response
+
+from learnagg.entrypoints.api.context import Authed
+from learnagg.entrypoints.api.schemas_content import ContentStateRead, ContentStateUpdate
+from learnagg.entrypoints.api.validation import Body
+from learnagg.services import content_state
 
 router = APIRouter(tags=["content state"])
+
+
+@router.post("/v1/content/state/read", summary="The caller's content consumption, attempts and best scores")
+def read_content_state(body: Body[ContentStateRead], ctx: Authed) -> Response:
+    """SPEC §5.6: rows of the subject (requestedFor, otherwise the caller) only; the body's userId is ignored."""
+    request = body.request
+    ctx.limit("contentIds", request.contentIds)
+    result = content_state.read_content_state(
+        ctx.app,
+        user_id=ctx.user.subject,
+        course_id=request.course_id,
+        batch_id=request.batchId,
+        content_ids=request.contentIds,
+        fields=request.fields or ["progress"],
+    )
+    return ctx.ok(result)
+
+
+@router.patch("/v1/content/state/update", summary="Record progress and publish assessment attempts")
+def update_content_state(body: Body[ContentStateUpdate], ctx: Authed) -> Response:
+    """SPEC §5.7: merge content items into the subject's consumption rows and publish their attempts."""
+    request = body.request
+    ctx.limit("contents", request.contents)
+    ctx.limit("assessments", request.assessments)
+    result = content_state.update_content_state(
+        ctx.app,
+        user_id=ctx.user.subject,
+        contents=request.contents or [],
+        assessments=request.assessments or [],
+        now=ctx.now,
+    )
+    return ctx.ok(result)

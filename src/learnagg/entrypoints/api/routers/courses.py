@@ -1,7 +1,25 @@
-"""Routes of the courses API family (SPEC §5)."""
+"""Routes of the course hierarchy API family (SPEC §2.6, §5.9)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import Response
+
+from learnagg.entrypoints.api.context import Authed
+from learnagg.entrypoints.api.schemas_platform import HierarchyLoad
+from learnagg.entrypoints.api.validation import Body
+from learnagg.services import batches
 
 router = APIRouter(tags=["courses"])
+
+
+@router.post("/v1/course/hierarchy/load", summary="Load or replace a course hierarchy (platform admins)")
+def load_hierarchy(ctx: Authed, body: Body[HierarchyLoad]) -> Response:
+    """Result ``{"courseId", "leafNodesCount"}``; an invalid hierarchy is INVALID_PARAMETER_VALUE."""
+    return ctx.ok(batches.load_course_hierarchy(ctx.app, ctx.user, body.request.hierarchy, ctx.now))
+
+
+@router.get("/v1/course/hierarchy/read/{courseId}", summary="A course hierarchy as loaded")
+def read_hierarchy(ctx: Authed, courseId: str) -> Response:
+    """Any authenticated user; 404 COURSE_NOT_FOUND."""
+    return ctx.ok(batches.read_course_hierarchy(ctx.app, courseId))

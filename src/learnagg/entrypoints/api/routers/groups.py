@@ -1,7 +1,61 @@
-"""Routes of the groups API family (SPEC §5)."""
+"""Routes of the groups API family: create, read, update, list, activities (SPEC §5.9)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import Response
+
+from learnagg.domain.platform import read_parts
+from learnagg.entrypoints.api.context import Authed
+from learnagg.entrypoints.api.schemas_platform import GroupCreate, GroupList, GroupUpdate
+from learnagg.entrypoints.api.validation import Body
+from learnagg.services import groups
 
 router = APIRouter(tags=["groups"])
+
+
+@router.post("/v1/group/create", summary="Create a group with the caller as its admin")
+def create(ctx: Authed, body: Body[GroupCreate]) -> Response:
+    """Result ``{"groupId"}``."""
+    r = body.request
+    ctx.limit("members", r.members)
+    ctx.limit("activities", r.activities)
+    return ctx.ok(
+        groups.create_group(
+            ctx.app,
+            ctx.user,
+            name=r.name,
+            description=r.description,
+            activities=[a.activity() for a in r.activities or ()],
+            members=[m.member() for m in r.members or ()],
+            now=ctx.now,
+        )
+    )
+
+
+@router.get("/v1/group/read/{groupId}", summary="A group with its active members and activities")
+def read(ctx: Authed, groupId: str, fields: str | None = None) -> Response:
+    """Active members and platform admins only; ``fields`` picks ``members`` and/or ``activities``."""
+    return ctx.ok(groups.read_group(ctx.app, ctx.user, groupId, read_parts(fields)))
+
+
+@router.patch("/v1/group/update", summary="Update a group's name, members and activities (group admins)")
+def update(ctx: Authed, body: Body[GroupUpdate]) -> Response:
+    """Members add/edit/remove and activities add/remove; result ``{"response": "SUCCESS"}``."""
+    r = body.request
+    for name, items in r.lists().items():
+        ctx.limit(name, items)
+    return ctx.ok(groups.update_group(ctx.app, ctx.user, r.groupId, r.changes(), ctx.now))
+
+
+@router.post("/v1/group/list", summary="The groups of a user")
+def group_list(ctx: Authed, body: Body[GroupList]) -> Response:
+    """Groups where the user (the caller by default) is an active member."""
+    filters = body.request.filters
+    return ctx.ok(groups.list_groups(ctx.app, ctx.user, filters.userId if filters else None))
+
+
+@router.get("/v1/group/activities/{groupId}", summary="A group's activities")
+def activities(ctx: Authed, groupId: str) -> Response:
+    """Active members and platform admins only."""
+    return ctx.ok(groups.group_activities(ctx.app, ctx.user, groupId))

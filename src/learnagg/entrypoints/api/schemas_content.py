@@ -1,0 +1,180 @@
+"""Request bodies of the content state and assessment APIs, with their checks in SPEC order (§5.6–5.8)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from learnagg.domain.content_state import first_given
+from learnagg.domain.dates import parse_api_ts
+from learnagg.entrypoints.api.validation import (
+    Check,
+    RequestModel,
+    each,
+    fail,
+    is_blank,
+    list_of,
+    required,
+    type_ok,
+    typed,
+)
+
+COURSE = ("courseId", "collectionId")
+BATCH = ("batchId", "contextId")
+DATES = ("lastAccessTime", "lastUpdatedTime", "lastCompletedTime")
+
+
+def _aliased(data: Mapping[str, Any], names: tuple[str, ...], first_of: str | None) -> tuple[str, Any]:
+    name, value = first_given(data, names)
+    listed = data.get(first_of) if first_of else None
+    if value is None and isinstance(listed, list) and listed:
+        return first_of or name, listed[0]
+    return name, value
+
+
+def one_of(names: tuple[str, ...], code: str | None = None, *, first_of: str | None = None) -> Check:
+    """The first non-blank of ``names`` (aliases), else the first element of the list ``first_of``, is required.
+
+    A missing value raises ``code`` (else MANDATORY_PARAMETER_MISSING for ``names[0]``); a value that is not a
+    string raises DATA_TYPE_ERROR naming the field it came from.
+    """
+
+    def check(data: dict[str, Any]) -> None:
+        name, value = _aliased(data, names, first_of)
+        if is_blank(value):
+            raise fail(code) if code else fail("MANDATORY_PARAMETER_MISSING", name=names[0])
+        if not isinstance(value, str):
+            raise fail("DATA_TYPE_ERROR", name=name, type="String")
+
+    return check
+
+
+def api_dates(*names: str) -> Check:
+    """Each present date must be ``yyyy-MM-dd HH:mm:ss:SSSZ`` (DATE_FORMAT_ERRROR, SPEC §5.7)."""
+
+    def check(data: dict[str, Any]) -> None:
+        for name in names:
+            if data.get(name) is not None and parse_api_ts(data[name]) is None:
+                raise fail("DATE_FORMAT_ERRROR")
+
+    return check
+
+
+INT32 = (-(2**31), 2**31 - 1)  # the range of the integer columns (`status`, `progress`)
+
+
+def int32(name: str) -> Check:
+    """``name``, when present and not null, must be a JSON integer the integer columns can hold."""
+
+    def check(data: dict[str, Any]) -> None:
+        value = data.get(name)
+        if value is None:
+            return
+        if not type_ok(value, int):
+            raise fail("DATA_TYPE_ERROR", name=name, type="Integer")
+        if not INT32[0] <= value <= INT32[1]:
+            raise fail("INVALID_PARAMETER_VALUE", name=name, value=value)
+
+    return check
+
+
+# SPEC §5.7, each content item.
+CONTENT_ITEM: tuple[Check, ...] = (
+    api_dates(*DATES),
+    one_of(COURSE, "COURSE_ID_REQUIRED_ERROR"),
+    required("contentId", "CONTENT_ID_REQUIRED_ERROR"),
+    required("status", "CONTENT_STATUS_MISSING_ERROR", int),
+    int32("status"),
+    required("batchId", "COURSE_BATCH_ID_MISSING"),
+    typed("userId", str),
+    int32("progress"),
+)
+
+
+def assessment_item(*, aliases: bool) -> tuple[Check, ...]:
+    """SPEC §5.7's assessment-item order; §5.8 adds the aliases and fills ``userId`` with the subject first."""
+    checks: list[Check] = [
+        required("assessmentTs", "ATTEMPTED_DATE_REQUIRED", int),
+        one_of(COURSE if aliases else COURSE[:1], "COURSE_ID_REQUIRED_ERROR"),
+        required("contentId", "CONTENT_ID_REQUIRED_ERROR"),
+        one_of(BATCH if aliases else BATCH[:1], "COURSE_BATCH_ID_MISSING"),
+    ]
+    if not aliases:
+        checks.append(required("userId", "USERID_MISSING"))
+    checks += [
+        required("attemptId", "ATTEMPT_ID_REQUIRED_ERROR"),
+        required("events", "EVENTS_DATA_MISSING", list),
+    ]
+    return tuple(checks)
+
+
+class ContentStateRead(RequestModel):
+    """``POST /v1/content/state/read`` (SPEC §5.6); the body's ``userId`` is ignored."""
+
+    CHECKS: ClassVar[tuple[Check, ...]] = (
+        list_of("courseIds", str),
+        list_of("contentIds", str),
+        one_of(COURSE, first_of="courseIds"),
+        required("batchId"),
+        list_of("fields", str),
+    )
+    courseId: Any = None
+    collectionId: Any = None
+    courseIds: list[str] | None = None
+    batchId: str
+    contentIds: list[str] | None = None
+    fields: list[str] | None = None
+
+    @property
+    def course_id(self) -> str:
+        """``courseId``, else ``collectionId``, else the first of ``courseIds`` (SPEC §5.6 steps 3–4)."""
+        fields = {"courseId": self.courseId, "collectionId": self.collectionId, "courseIds": self.courseIds}
+        return str(_aliased(fields, COURSE, "courseIds")[1])
+
+
+class ContentStateUpdate(RequestModel):
+    """``PATCH /v1/content/state/update`` (SPEC §5.7); items are kept as sent (the invalid topic needs them)."""
+
+    CHECKS: ClassVar[tuple[Check, ...]] = (
+        each("contents", CONTENT_ITEM),
+        each("assessments", assessment_item(aliases=False)),
+    )
+    contents: list[dict[str, Any]] | None = None
+    assessments: list[dict[str, Any]] | None = None
+
+
+class AssessmentsSend(RequestModel):
+    """``POST /v1/assess/save`` and ``/v1/assess/submit`` (SPEC §5.8)."""
+
+    CHECKS: ClassVar[tuple[Check, ...]] = (
+        required("assessments", kind=list),
+        each("assessments", assessment_item(aliases=True)),
+    )
+    assessments: list[dict[str, Any]]
+
+
+class AssessmentsRead(RequestModel):
+    """``POST /v1/assess/read`` (SPEC §5.8)."""
+
+    CHECKS: ClassVar[tuple[Check, ...]] = (
+        one_of(COURSE),
+        one_of(BATCH),
+        list_of("contentIds", str),
+        list_of("fields", str),
+    )
+    courseId: Any = None
+    collectionId: Any = None
+    batchId: Any = None
+    contextId: Any = None
+    contentIds: list[str] | None = None
+    fields: list[str] | None = None
+
+    @property
+    def course_id(self) -> str:
+        """``courseId``, else ``collectionId``."""
+        return str(first_given({"courseId": self.courseId, "collectionId": self.collectionId}, COURSE)[1])
+
+    @property
+    def batch_id(self) -> str:
+        """``batchId``, else ``contextId``."""
+        return str(first_given({"batchId": self.batchId, "contextId": self.contextId}, BATCH)[1])
