@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from learnagg.settings import AuthSettings, Settings
 from tests.api.support import Api, error, ok
 from tests.api.test_content_state import (
     add_attempt,
@@ -23,12 +22,6 @@ C, B, U = "do_c1", "b-1", "u-1"
 A1, A2 = "do_a1", "do_a2"
 SAVE, SUBMIT, READ = "/v1/assess/save", "/v1/assess/submit", "/v1/assess/read"
 CSTATE = "/v1/content/state/read"
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    """Tokens that outlive the wall clock: `Api` mints them at the test clock's T (2023)."""
-    return Settings(database_url=database_url, auth=AuthSettings(token_ttl_seconds=100 * 365 * 86_400))
 
 
 def answer(qid: str, score: float, ets: int = 10, actor: Any = None) -> dict[str, Any]:

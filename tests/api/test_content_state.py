@@ -19,7 +19,6 @@ from learnagg.adapters.store.tables import (
     users,
 )
 from learnagg.entrypoints.api.app import create_app
-from learnagg.settings import AuthSettings, Settings
 from tests.api.support import Api, error, ok
 from tests.conftest import T
 from tests.support import topic_events
@@ -28,12 +27,6 @@ C, B, U = "do_c1", "b-1", "u-1"
 A1, A2 = "do_a1", "do_a2"
 TS = "2023-11-14 22:13:20:000+0000"  # T
 READ, UPDATE = "/v1/content/state/read", "/v1/content/state/update"
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    """Tokens that outlive the wall clock: `Api` mints them at the test clock's T (2023)."""
-    return Settings(database_url=database_url, auth=AuthSettings(token_ttl_seconds=100 * 365 * 86_400))
 
 
 # --- rows inserted directly (the platform-data APIs are built elsewhere) ---

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from learnagg.adapters.store.tables import course_node
+from learnagg.adapters.store.tables import content, course_node
 from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE
 from tests.api.support import Api, error, ok
 from tests.support import course
@@ -94,8 +94,10 @@ def test_read_needs_a_token_and_a_known_course(api: Api) -> None:
     error(api.as_user("u-1").get("/v1/course/hierarchy/read/nope"), 404, "COURSE_NOT_FOUND", "Course does not exist.")
 
 
-def test_a_question_count_too_large_to_store_is_refused(api: Api) -> None:
+def test_a_question_count_beyond_32_bits_is_stored_clamped(api: Api) -> None:
     hierarchy = course("do_c1", ["do_l1"])
     hierarchy["children"][0]["totalQuestions"] = 2**40
-    error(api.as_admin().post("/v1/course/hierarchy/load", {"hierarchy": hierarchy}), 400, "INVALID_PARAMETER_VALUE")
-    error(api.as_admin().get("/v1/course/hierarchy/read/do_c1"), 404, "COURSE_NOT_FOUND")
+    assert ok(api.as_admin().post("/v1/course/hierarchy/load", {"hierarchy": hierarchy}))["leafNodesCount"] == 1
+    with api.app.store.read() as conn:
+        stored = conn.execute(select(content.c.total_questions).where(content.c.content_id == "do_l1")).scalar_one()
+    assert stored == 2**31 - 1

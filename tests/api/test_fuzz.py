@@ -13,8 +13,8 @@ from learnagg import bootstrap
 from learnagg.entrypoints.api.app import create_app
 from tests.api.support import ADMIN
 
-EXAMPLES = 15  # per operation, mode and backend: bounded so the suite stays fast
-MIN_OPERATIONS = 1
+EXAMPLES = 25  # per operation, mode and backend: bounded so the suite stays fast
+MIN_OPERATIONS = 24  # every route of SPEC §5.4–5.9 plus the platform reads and /health
 
 
 def test_no_route_answers_a_server_error(app: bootstrap.App) -> None:

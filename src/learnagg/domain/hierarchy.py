@@ -141,9 +141,17 @@ def _identifier(raw: dict) -> str | None:
     return ident
 
 
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+
 def _total_questions(value: object) -> int | None:
-    """A number or numeric string truncated towards zero; None if absent, non-numeric or outside int64."""
-    return truncated_int(value)
+    """A number or numeric string truncated towards zero; None if absent, non-numeric or outside int64.
+
+    Values beyond 32 bits are clamped to fit the column: the question-count guard (SPEC A6) behaves the same,
+    since no attempt has two billion questions and non-positive counts are unknown either way.
+    """
+    count = truncated_int(value)
+    return None if count is None else max(_INT32_MIN, min(_INT32_MAX, count))
 
 
 def _relational_metadata(raw: dict) -> dict | None:

@@ -13,14 +13,10 @@ from learnagg.adapters.store.dialects import Dialect
 from learnagg.adapters.store.tables import course, course_batch
 from learnagg.bootstrap import App
 from learnagg.domain.dates import format_date, start_of_day_ms, today
-from learnagg.domain.hierarchy import InvalidHierarchy, parse_hierarchy
 from learnagg.domain.identity import Caller
 from learnagg.domain.platform import NewBatch, batch_dates_refusal, cert_templates, default_batch_status
 from learnagg.errors import ApiError, api_error
-from learnagg.services.courses import load_courses
 from learnagg.services.identity import require_admin
-
-_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
 class ItemRefused(ApiError):
@@ -30,45 +26,6 @@ class ItemRefused(ApiError):
         """Wrap ``error`` (its code, message and status answer the API unchanged)."""
         super().__init__(error.code, error.message, error.status)
         self.index = index
-
-
-# --- course hierarchy --------------------------------------------------------------------------------------------
-
-
-def load_course_hierarchy(app: App, caller: Caller, hierarchy: Mapping[str, Any], now: int) -> dict[str, Any]:
-    """``POST /v1/course/hierarchy/load``: admin only; replaces the course's structure (SPEC §2.6).
-
-    An invalid hierarchy is INVALID_PARAMETER_VALUE naming ``hierarchy`` with the reason.
-    """
-    try:
-        tree = parse_hierarchy(hierarchy)
-    except InvalidHierarchy as exc:
-        raise api_error("INVALID_PARAMETER_VALUE", name="hierarchy", value=f"({exc})") from exc
-    # `content.total_questions` is a 32-bit column: refuse what it cannot hold instead of failing in the write.
-    for meta in tree.contents.values():
-        if meta.total_questions is not None and not _INT32_MIN <= meta.total_questions <= _INT32_MAX:
-            raise api_error("INVALID_PARAMETER_VALUE", name="totalQuestions", value=meta.total_questions)
-    with app.store.write() as conn:
-        require_admin(conn, caller)
-        load_courses(conn, app.store.dialect, [(tree, hierarchy)], now)
-    return {"courseId": tree.course_id, "leafNodesCount": tree.leaf_nodes_count}
-
-
-def read_course_hierarchy(app: App, course_id: str) -> dict[str, Any]:
-    """``GET /v1/course/hierarchy/read/{courseId}``: the hierarchy as loaded; 404 COURSE_NOT_FOUND."""
-    with app.store.read() as conn:
-        row = conn.execute(select(course).where(course.c.course_id == course_id)).mappings().first()
-    if row is None:
-        raise api_error("COURSE_NOT_FOUND")
-    return {
-        "courseId": row["course_id"],
-        "name": row["name"],
-        "status": row["status"],
-        "channel": row["channel"],
-        "leafNodesCount": row["leaf_nodes_count"],
-        "updatedOn": row["updated_on"],
-        "hierarchy": row["hierarchy"],
-    }
 
 
 # --- batches -----------------------------------------------------------------------------------------------------

@@ -1,15 +1,19 @@
-"""Loading course hierarchies into `course`, `course_node` and `content` (SPEC §2.6)."""
+"""Course hierarchies: loading into `course`, `course_node` and `content` (SPEC §2.6), and reading them back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, select
 
 from learnagg.adapters.store.dialects import Dialect
 from learnagg.adapters.store.tables import content, course, course_node
-from learnagg.domain.hierarchy import CourseTree
+from learnagg.bootstrap import App
+from learnagg.domain.hierarchy import CourseTree, InvalidHierarchy, parse_hierarchy
+from learnagg.domain.identity import Caller
+from learnagg.errors import api_error
+from learnagg.services.identity import require_admin
 
 
 def load_courses(conn: Connection, dialect: Dialect, items: Iterable[tuple[CourseTree, Any]], now: int) -> int:
@@ -73,3 +77,35 @@ def load_courses(conn: Connection, dialect: Dialect, items: Iterable[tuple[Cours
     content_columns = [c for c in next(iter(contents.values())) if c != "content_id"]
     conn.execute(dialect.upsert(content, replace=content_columns), list(contents.values()))
     return len(by_id)
+
+
+def load_course_hierarchy(app: App, caller: Caller, hierarchy: Mapping[str, Any], now: int) -> dict[str, Any]:
+    """``POST /v1/course/hierarchy/load``: admin only; replaces the course's structure (SPEC §2.6).
+
+    An invalid hierarchy is INVALID_PARAMETER_VALUE naming ``hierarchy`` with the reason.
+    """
+    try:
+        tree = parse_hierarchy(hierarchy)
+    except InvalidHierarchy as exc:
+        raise api_error("INVALID_PARAMETER_VALUE", name="hierarchy", value=f"({exc})") from exc
+    with app.store.write() as conn:
+        require_admin(conn, caller)
+        load_courses(conn, app.store.dialect, [(tree, hierarchy)], now)
+    return {"courseId": tree.course_id, "leafNodesCount": tree.leaf_nodes_count}
+
+
+def read_course_hierarchy(app: App, course_id: str) -> dict[str, Any]:
+    """``GET /v1/course/hierarchy/read/{courseId}``: the hierarchy as loaded; 404 COURSE_NOT_FOUND."""
+    with app.store.read() as conn:
+        row = conn.execute(select(course).where(course.c.course_id == course_id)).mappings().first()
+    if row is None:
+        raise api_error("COURSE_NOT_FOUND")
+    return {
+        "courseId": row["course_id"],
+        "name": row["name"],
+        "status": row["status"],
+        "channel": row["channel"],
+        "leafNodesCount": row["leaf_nodes_count"],
+        "updatedOn": row["updated_on"],
+        "hierarchy": row["hierarchy"],
+    }

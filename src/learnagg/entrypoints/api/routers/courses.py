@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from learnagg.entrypoints.api.context import Authed
 from learnagg.entrypoints.api.schemas_platform import HierarchyLoad
 from learnagg.entrypoints.api.validation import Body
-from learnagg.services import batches
+from learnagg.services import courses
 
 router = APIRouter(tags=["courses"])
 
@@ -16,10 +16,10 @@ router = APIRouter(tags=["courses"])
 @router.post("/v1/course/hierarchy/load", summary="Load or replace a course hierarchy (platform admins)")
 def load_hierarchy(ctx: Authed, body: Body[HierarchyLoad]) -> Response:
     """Result ``{"courseId", "leafNodesCount"}``; an invalid hierarchy is INVALID_PARAMETER_VALUE."""
-    return ctx.ok(batches.load_course_hierarchy(ctx.app, ctx.user, body.request.hierarchy, ctx.now))
+    return ctx.ok(courses.load_course_hierarchy(ctx.app, ctx.user, body.request.hierarchy, ctx.now))
 
 
 @router.get("/v1/course/hierarchy/read/{courseId}", summary="A course hierarchy as loaded")
 def read_hierarchy(ctx: Authed, courseId: str) -> Response:
     """Any authenticated user; 404 COURSE_NOT_FOUND."""
-    return ctx.ok(batches.read_course_hierarchy(ctx.app, courseId))
+    return ctx.ok(courses.read_course_hierarchy(ctx.app, courseId))
