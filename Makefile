@@ -21,9 +21,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-demo
 	$(BIN)/learnagg demo
 
-## test: install, make sure PostgreSQL binaries are present (Debian package), lint, run every test
+## test: install, make sure PostgreSQL and Redis binaries are present (Debian packages), lint, run every test
 test: $(VENV)/.installed-test
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-redis.sh
 	$(BIN)/ruff check src tests
 	$(BIN)/pytest -q
 

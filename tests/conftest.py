@@ -11,6 +11,7 @@ from learnagg import bootstrap
 from learnagg.adapters.store import schema
 from learnagg.adapters.store.store import Store
 from learnagg.devtools.pgserver import PostgresServer
+from learnagg.devtools.redisserver import RedisServer
 from learnagg.settings import Settings
 from tests.support import TestClock
 
@@ -23,6 +24,14 @@ def pg_server() -> Iterator[PostgresServer]:
     """One private PostgreSQL server for the whole run (fast, non-durable settings)."""
     server = PostgresServer()
     server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One private Redis server for the whole run (no persistence)."""
+    server = RedisServer().start()
     yield server
     server.stop()
 

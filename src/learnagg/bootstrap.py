@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from learnagg.adapters.bus.log import DatabaseLog, EventLog
+from learnagg.adapters.cache import GroupCache, NoCache, build_cache
 from learnagg.adapters.store.store import Store
 from learnagg.domain.assess_event import parse_assessment_event
 from learnagg.domain.clock import Clock, system_clock
@@ -14,8 +15,8 @@ from learnagg.domain.messages import ASSESSMENT_AGGREGATOR
 from learnagg.domain.topics import Topics
 from learnagg.entrypoints.worker import JobConsumer, Worker
 from learnagg.errors import ConfigurationError
-from learnagg.services import assessment_aggregator
-from learnagg.services.jobs import Handler, JobSpec
+from learnagg.services import assessment_aggregator, group_cache
+from learnagg.services.jobs import BatchResult, Handler, JobSpec
 from learnagg.settings import Settings, load_settings
 
 
@@ -28,6 +29,7 @@ class App:
     log: EventLog
     topics: Topics
     clock: Clock = field(default=system_clock)
+    cache: GroupCache = field(default_factory=NoCache)
 
     def close(self) -> None:
         """Release database connections."""
@@ -59,6 +61,18 @@ JOBS: dict[str, JobSpec] = {
 }
 
 
+def _invalidate_group_cache(app: App) -> Callable[[BatchResult], None] | None:
+    """After a batch commits, drop the cached group aggregates of every learner whose aggregates changed (S6)."""
+    if not app.cache.enabled:
+        return None
+
+    def invalidate(result: BatchResult) -> None:
+        if result.changed_users:
+            group_cache.invalidate_for_users(app.store, app.cache, result.changed_users)
+
+    return invalidate
+
+
 def build(settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None) -> App:
     """Build the application parts from settings (loaded from the environment when not given)."""
     settings = settings or load_settings()
@@ -73,6 +87,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
         log=DatabaseLog(store.dialect),
         topics=Topics(settings.env),
         clock=clock or system_clock,
+        cache=build_cache(settings.group_agg.cache.enabled, settings.redis_url, settings.group_agg.cache.ttl_seconds),
     )
 
 
@@ -99,6 +114,7 @@ def build_worker(app: App, jobs: Sequence[str] | None = None, *, max_retries: in
             batch_size=ws.batch_size,
             poll_interval=ws.poll_interval,
             retry_delay=ws.retry_delay,
+            after_commit=_invalidate_group_cache(app),
         )
         for n in names
     ]

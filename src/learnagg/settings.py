@@ -76,6 +76,19 @@ class ApiSettings(BaseModel):
     run_jobs: bool = True
 
 
+class GroupAggCacheSettings(BaseModel):
+    """The optional Redis cache of group aggregates (SPEC §5.4 step 3, §7 #8)."""
+
+    enabled: bool = False
+    ttl_seconds: int = Field(default=3600, ge=1)
+
+
+class GroupAggSettings(BaseModel):
+    """Group aggregate APIs."""
+
+    cache: GroupAggCacheSettings = Field(default_factory=GroupAggCacheSettings)
+
+
 class Settings(BaseSettings):
     """All learnagg settings; environment variables win over the optional TOML config file."""
 
@@ -88,6 +101,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///learnagg.db"
     # Empty means the embedded log in the same database (SPEC §2.5).
     bus_url: str = ""
+    # Redis, used by the group-aggregate cache when `group_agg.cache.enabled` (redis://host:port/db).
+    redis_url: str = ""
     env: str = "dev"
     timezone: str = "UTC"
     assessment: AssessmentSettings = Field(default_factory=AssessmentSettings)
@@ -95,6 +110,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    group_agg: GroupAggSettings = Field(default_factory=GroupAggSettings)
 
     @classmethod
     def settings_customise_sources(

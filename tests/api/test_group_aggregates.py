@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from learnagg.settings import AuthSettings, Settings
 from tests.api.group_data import (
     T_DONE,
     add_enrolment,
@@ -24,13 +23,6 @@ from tests.support import course, load
 ACTIVITY = "/v1/group/activity/agg"
 GROUP = "/v1/group/agg"
 EXAMPLE_REQUEST = {"groupId": "g-1", "activityId": "do_c1", "activityType": "Course", "includeAllMembers": False}
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    """Test settings whose tokens outlive the wall clock: `Api` mints them at the test clock's T (2023), and a
-    one-day token minted then has expired by the time the tests run."""
-    return Settings(database_url=database_url, auth=AuthSettings(token_ttl_seconds=100 * 365 * 86_400))
 
 
 # -- /v1/group/activity/agg ----------------------------------------------------------------------------------

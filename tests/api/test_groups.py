@@ -30,7 +30,7 @@ def members(api: Api, group_id: str, as_user: str = "owner") -> dict[str, str]:
 def changed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Group ids passed to the cache-invalidation hook."""
     calls: list[str] = []
-    monkeypatch.setattr(groups_service, "on_membership_changed", calls.append)
+    monkeypatch.setattr(groups_service, "on_membership_changed", lambda _app, group_id: calls.append(group_id))
     return calls
 
 

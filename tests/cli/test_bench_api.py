@@ -71,6 +71,7 @@ def test_tiny_run_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert names == ["health", "group 3x2", "group 100x10"]
     for scenario in result["scenarios"]:
         assert scenario["requests"] > 0 and scenario["errors"] == 0 and scenario["p50_ms"] > 0
+        assert scenario["server_cpu_ms_per_request"] > 0
     health, small, spec_sized = result["scenarios"]
     assert health["target"] is None and small["target"] is None
     assert spec_sized["target"] == "p99 <= 15 ms, >= 800 req/s" and isinstance(spec_sized["target_met"], bool)

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -21,7 +21,7 @@ from learnagg.domain.clock import Clock
 from learnagg.domain.messages import failed_event
 from learnagg.domain.topics import Topics
 from learnagg.errors import first_line
-from learnagg.services.jobs import Handler, Incoming, JobSpec
+from learnagg.services.jobs import BatchResult, Handler, Incoming, JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,9 @@ class JobConsumer(LoopService):
         batch_size: int,
         poll_interval: float = 0.5,
         retry_delay: float = 2.0,
+        after_commit: Callable[[BatchResult], None] | None = None,
     ) -> None:
-        """Bind the job to its topics, store and log."""
+        """Bind the job to its topics, store and log; ``after_commit`` runs after each committed batch."""
         super().__init__()
         self.spec = spec
         self.handler = handler
@@ -95,6 +96,7 @@ class JobConsumer(LoopService):
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.retry_delay = retry_delay
+        self.after_commit = after_commit
         self.input_topic = topics.name(spec.input_suffix)
         self.failed_topic = topics.name(spec.failed_suffix)
         self.consumer = spec.name
@@ -134,6 +136,8 @@ class JobConsumer(LoopService):
             gc.enable()
         # Count only what was committed, so a retried batch is never counted twice.
         self.counters.update(result.counters)
+        if self.after_commit is not None:
+            self.after_commit(result)
         self.counters["failed"] += len(failures)
         return len(events)
 

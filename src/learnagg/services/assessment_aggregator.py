@@ -119,6 +119,7 @@ class AssessmentAggregator:
 
         scores.write_attempts(conn, self.dialect, list(attempt_rows.values()))
         scores.patch_activity_rows(conn, self.dialect, patches)
+        result.changed_users.update(user_id for _, user_id, _ in patches)
         self.log.append(conn, self.topics.certificate_request, certificates, self.clock())
         result.counters["certificate"] += len(certificates)
         return result

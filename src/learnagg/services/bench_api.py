@@ -39,7 +39,7 @@ from learnagg.adapters.store.tables import group_member, groups, user_activity_a
 from learnagg.adapters.tokens import TokenKeys
 from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE, parse_hierarchy
 from learnagg.errors import ConfigurationError, InputError, LearnaggError
-from learnagg.services.bench_api_load import Load, Measured, drive, serve, summarise
+from learnagg.services.bench_api_load import Load, Measured, cpu_seconds, drive, serve, summarise
 from learnagg.services.bench_ingest import memory_gib
 from learnagg.services.courses import load_courses
 from learnagg.settings import AuthSettings
@@ -117,7 +117,11 @@ def parse_group(spec: str) -> tuple[int, int]:
 
 @dataclass(frozen=True, slots=True)
 class ScenarioResult:
-    """Measured figures of one scenario; ``ms_per_request`` is the server's time per request (1000 / req/s)."""
+    """Measured figures of one scenario.
+
+    ``ms_per_request`` is 1000 / req/s: the wall time the one server process spends per request under this load.
+    ``server_cpu_ms_per_request`` is the server process's CPU time over the measured window per request.
+    """
 
     name: str
     method: str
@@ -133,6 +137,7 @@ class ScenarioResult:
     max_ms: float
     ms_per_request: float
     response_bytes: int
+    server_cpu_ms_per_request: float | None = None
     target: str | None = None
     target_met: bool | None = None
 
@@ -310,6 +315,15 @@ def _check(base: str, load: Load, members: int) -> None:
         raise LearnaggError(f"benchmark invalid: {load.path} answered {response.status_code}: {response.text[:200]}")
 
 
+def _server_cpu(pid: int, config: ApiBenchConfig) -> float | None:
+    """The server's CPU seconds over the measured window (sampled from here while the driver runs)."""
+    time.sleep(config.warmup)
+    before = cpu_seconds(pid)
+    time.sleep(config.duration)
+    after = cpu_seconds(pid)
+    return None if before is None or after is None else after - before
+
+
 def _plan(config: ApiBenchConfig, keys: TokenKeys) -> list[tuple[str, Load, int, int]]:
     """`GET /health`, then one `/v1/group/activity/agg` load per group, as a member of that group."""
     c, w, d = config.concurrency, config.warmup, config.duration
@@ -350,15 +364,21 @@ def run_api_bench(config: ApiBenchConfig, progress: Progress | None = None) -> A
         keys = TokenKeys(AuthSettings(hs256_secret=secret))
         # The driver runs in a process of its own (spawned: no copy of this process's state) so the server and the
         # clients each get a core.
-        with serve(url, secret, Path(workdir)) as base, ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        server = serve(url, secret, Path(workdir))
+        with server as (base, pid), ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            pool.submit(time.sleep, 0).result()  # start the driver process before any clock runs
             for name, load, members, assessments in _plan(config, keys):
                 if members:
                     _check(base, load, members)
                 say(f"{name}: {config.concurrency} clients, {config.warmup:g} s warm-up + {config.duration:g} s")
-                measured = pool.submit(drive, base, load).result()
+                job = pool.submit(drive, base, load)
+                cpu = _server_cpu(pid, config)
+                measured = job.result()
                 if not measured.latencies or measured.errors == len(measured.latencies):
                     raise LearnaggError(f"benchmark invalid: no successful {load.method} {load.path} was measured")
-                scenarios.append(_scenario(name, load, members, assessments, measured))
+                result = _scenario(name, load, members, assessments, measured)
+                per_request = round(cpu * 1000 / result.requests, 2) if cpu is not None else None
+                scenarios.append(replace(result, server_cpu_ms_per_request=per_request))
     return ApiBenchResult(
         backend=config.backend,
         concurrency=config.concurrency,

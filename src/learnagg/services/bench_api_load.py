@@ -96,6 +96,15 @@ def drive(base_url: str, load: Load) -> Measured:
     return asyncio.run(_drive(base_url, load))
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far, from /proc (None where there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def free_port() -> int:
     """A free TCP port on the loopback interface."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -104,8 +113,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(url: str, secret: str, workdir: Path) -> Iterator[str]:
-    """Run the API in a uvicorn subprocess until the block ends; yields its base URL once `/health` answers.
+def serve(url: str, secret: str, workdir: Path) -> Iterator[tuple[str, int]]:
+    """Run the API in a uvicorn subprocess until the block ends; yields its base URL and pid once `/health` answers.
 
     The server gets only the database URL and the HS256 secret from learnagg's settings (other ``LEARNAGG_*``
     variables are dropped, and it runs in ``workdir`` so no local ``learnagg.toml`` is read).
@@ -133,7 +142,7 @@ def serve(url: str, secret: str, workdir: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise LearnaggError(f"the API server did not answer /health within {SERVER_START_TIMEOUT_S:.0f} s")
             time.sleep(0.1)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Select, and_, bindparam, distinct, func, null, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from learnagg.adapters.cache import GroupCache, NoCache
 from learnagg.adapters.store.scores import COURSE
 from learnagg.adapters.store.store import Store
 from learnagg.adapters.store.tables import (
@@ -23,6 +25,7 @@ from learnagg.adapters.store.tables import (
     users,
 )
 from learnagg.domain import group_metrics
+from learnagg.domain.cache_keys import activity_agg_key, group_agg_key
 from learnagg.domain.group_metrics import AggRow, MemberRow
 from learnagg.domain.identity import Caller
 from learnagg.errors import api_error, first_line, unauthorized
@@ -32,6 +35,10 @@ log = logging.getLogger("learnagg.api")
 
 ACTIVE = "active"
 COMPLETED = 2  # enrolment status (SPEC §1)
+NO_CACHE = NoCache()
+
+# A result: the dict, or on a cache hit the JSON bytes as stored, spliced into the envelope without decoding.
+Result = dict[str, Any] | orjson.Fragment
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,26 +197,34 @@ def unique(activities: Sequence[Activity]) -> list[Activity]:
 # -- use cases ----------------------------------------------------------------------------------------------
 
 
-def activity_agg(store: Store, caller: Caller, query: ActivityAggQuery, now: int) -> dict[str, Any]:
+def activity_agg(
+    store: Store, caller: Caller, query: ActivityAggQuery, now: int, cache: GroupCache = NO_CACHE
+) -> Result:
     """The ``/v1/group/activity/agg`` result (SPEC §5.4).
 
     Two queries: the group with the subject's membership, then every active member joined with their name and
-    their rows of the activity. A result cache (SPEC §5.4 step 3) would sit between the two.
+    their rows of the activity. The result cache (SPEC §5.4 step 3) sits between the two: authorisation is
+    always checked, a hit skips the rows.
 
     Args:
         store: the database.
         caller: the authenticated caller.
         query: the validated request.
         now: the request time (SPEC C2).
+        cache: the group-aggregate cache (no cache unless enabled).
 
     Raises:
         ApiError: GROUP_NOT_FOUND, UNAUTHORIZED_USER or ERR_CALLING_GROUOP_API.
     """
+    key = activity_agg_key(query.group_id, query.activity_id, query.activity_type, query.include_all_members)
     with store.read() as conn:
         _authorise(conn, caller, query.group_id)
+        hit = cache.get(key) if cache.enabled else None
+        if hit is not None:
+            return orjson.Fragment(hit)
         params = {"group_id": query.group_id, "activity_id": query.activity_id}
         rows = _read_rows(conn, _members_statement(), params)
-    return group_metrics.activity_agg(
+    result = group_metrics.activity_agg(
         query.group_id,
         query.activity_id,
         query.activity_type,
@@ -217,9 +232,22 @@ def activity_agg(store: Store, caller: Caller, query: ActivityAggQuery, now: int
         include_all_members=query.include_all_members,
         now=now,
     )
+    if cache.enabled and result["members"]:  # SPEC §5.4: only results with members are cached
+        cache.put(key, orjson.dumps(result))
+    return result
 
 
-def group_agg(store: Store, caller: Caller, query: GroupAggQuery, now: int) -> dict[str, Any]:
+def _group_agg_cache_key(query: GroupAggQuery) -> str:
+    """The SPEC §5.5 key over the request as understood (unknown fields dropped), so equal requests share it."""
+    request: dict[str, Any] = {"groupId": query.group_id}
+    if query.activities is not None:
+        request["activities"] = [{"id": a.id, "type": a.type} for a in query.activities]
+    if query.fields is not None:
+        request["fields"] = list(query.fields)
+    return group_agg_key(query.group_id, request)
+
+
+def group_agg(store: Store, caller: Caller, query: GroupAggQuery, now: int, cache: GroupCache = NO_CACHE) -> Result:
     """The ``/v1/group/agg`` result (SPEC §5.5).
 
     A constant number of queries whatever the number of activities: the group, the rows of every activity, the
@@ -230,12 +258,17 @@ def group_agg(store: Store, caller: Caller, query: GroupAggQuery, now: int) -> d
         caller: the authenticated caller.
         query: the validated request.
         now: the request time (SPEC C2).
+        cache: the group-aggregate cache (no cache unless enabled).
 
     Raises:
         ApiError: GROUP_NOT_FOUND, UNAUTHORIZED_USER or ERR_CALLING_GROUOP_API.
     """
+    key = _group_agg_cache_key(query) if cache.enabled else ""
     with store.read() as conn:
         stored = _authorise(conn, caller, query.group_id, with_activities=not query.activities)
+        hit = cache.get(key) if cache.enabled else None
+        if hit is not None:
+            return orjson.Fragment(hit)
         activities = unique(query.activities) if query.activities else stored_activities(stored)
         ids = sorted({a.id for a in activities})
         if not ids:
@@ -256,7 +289,7 @@ def group_agg(store: Store, caller: Caller, query: GroupAggQuery, now: int) -> d
             ):
                 positions[course_id][node_id] = position
     fields = list(query.fields) if query.fields is not None else None
-    return {
+    result = {
         "groupId": query.group_id,
         "activity": [
             {
@@ -274,3 +307,6 @@ def group_agg(store: Store, caller: Caller, query: GroupAggQuery, now: int) -> d
             for a in activities
         ],
     }
+    if cache.enabled and result["activity"]:
+        cache.put(key, orjson.dumps(result))
+    return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -31,19 +30,15 @@ from learnagg.domain.platform import (
 from learnagg.errors import api_error
 from learnagg.services.identity import is_platform_admin
 
-log = logging.getLogger("learnagg.groups")
 gm = group_member
 
 _GROUP_COLUMNS = ["name", "description", "status", "created_by", "updated_on", "activities"]
 _MEMBER_COLUMNS = ["role", "status", "updated_by", "updated_on", "removed_by", "removed_on"]
 
 
-def on_membership_changed(group_id: str) -> None:
-    """Hook called after a group's members or activities change: invalidate the group cache (SPEC §5.9, §7 #8).
-
-    The group-aggregate cache does not exist yet, so this does nothing; the cache will plug in here.
-    """
-    log.debug("group %s changed: no group cache to invalidate", group_id)
+def on_membership_changed(app: App, group_id: str) -> None:
+    """Called after a group's members or activities change (committed): drop its cached aggregates (SPEC §5.4)."""
+    app.cache.invalidate_groups([group_id])
 
 
 def insert_groups(
@@ -236,7 +231,7 @@ def update_group(app: App, caller: Caller, group_id: str, changes: GroupChanges,
             )
         conn.execute(groups.update().where(groups.c.id == group_id).values(values))
     if changes.members_changed or changes.activities_changed:
-        on_membership_changed(group_id)
+        on_membership_changed(app, group_id)
     return {"response": "SUCCESS"}
 
 

@@ -27,6 +27,8 @@ class BatchResult:
 
     failures: list[tuple[Incoming[Any], str]] = field(default_factory=list)
     counters: Counter[str] = field(default_factory=Counter)
+    # Users whose `user_activity_agg` rows the batch wrote: their cached group aggregates are dropped after commit.
+    changed_users: set[str] = field(default_factory=set)
 
 
 class Handler(Protocol[M]):  # type: ignore[misc]

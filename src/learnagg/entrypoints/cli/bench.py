@@ -104,7 +104,7 @@ def api(
     if as_json:
         echo_json(result.to_json())
     else:
-        # Nine columns: do not squeeze them into 80 when the output goes to a file or pipe.
+        # Ten columns: do not squeeze them into 80 when the output goes to a file or pipe.
         Console(width=None if sys.stdout.isatty() else 150).print(_api_table(result))
 
 
@@ -114,7 +114,19 @@ def _api_table(r: ApiBenchResult) -> Table:
         title=f"learnagg bench api ({r.backend}, {r.concurrency} clients, {r.duration_s:g} s each)",
         caption=f"{r.server}; {r.cores} cores, {r.memory_gib} GiB, Python {r.python}, {version}",
     )
-    for name in ("scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "ms/request", "bytes", "target"):
+    names = (
+        "scenario",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "ms/request",
+        "server CPU ms",
+        "bytes",
+        "target",
+    )
+    for name in names:
         table.add_column(name, justify="left" if name in ("scenario", "target") else "right")
     for s in r.scenarios:
         target = "" if s.target is None else f"{s.target}: {'met' if s.target_met else 'NOT met'}"
@@ -126,6 +138,7 @@ def _api_table(r: ApiBenchResult) -> Table:
             f"{s.p99_ms:.2f}",
             f"{s.max_ms:.2f}",
             f"{s.ms_per_request:.2f}",
+            "" if s.server_cpu_ms_per_request is None else f"{s.server_cpu_ms_per_request:.2f}",
             f"{s.response_bytes:,}",
             target,
         )

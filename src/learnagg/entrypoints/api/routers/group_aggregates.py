@@ -50,7 +50,7 @@ def activity_agg(ctx: Authed, body: Body[ActivityAggRequest]) -> Response:
     """Per-member metrics of one activity and its enrolment count (SPEC §5.4)."""
     r = body.request
     query = ActivityAggQuery(r.groupId, r.activityId, r.activityType, bool(r.includeAllMembers))
-    return ctx.ok(group_aggregates.activity_agg(ctx.app.store, ctx.user, query, ctx.now))
+    return ctx.ok(group_aggregates.activity_agg(ctx.app.store, ctx.user, query, ctx.now, ctx.app.cache))
 
 
 @router.post("/v1/group/agg", summary="Summary metrics of a group's activities")
@@ -61,4 +61,4 @@ def group_agg(ctx: Authed, body: Body[GroupAggRequest]) -> Response:
     ctx.limit("fields", r.fields)
     activities = tuple(Activity(a["id"], a["type"]) for a in r.activities) if r.activities else None
     query = GroupAggQuery(r.groupId, activities, tuple(r.fields) if r.fields is not None else None)
-    return ctx.ok(group_aggregates.group_agg(ctx.app.store, ctx.user, query, ctx.now))
+    return ctx.ok(group_aggregates.group_agg(ctx.app.store, ctx.user, query, ctx.now, ctx.app.cache))
