@@ -14,6 +14,7 @@ Procedure (BENCHMARKS.md):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -37,6 +38,7 @@ from learnagg.adapters.store import schema
 from learnagg.adapters.store.store import Store
 from learnagg.adapters.store.tables import group_member, groups, user_activity_agg, user_enrolments, users
 from learnagg.adapters.tokens import TokenKeys
+from learnagg.devtools.redisserver import RedisServer
 from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE, parse_hierarchy
 from learnagg.errors import ConfigurationError, InputError, LearnaggError
 from learnagg.services.bench_api_load import Load, Measured, cpu_seconds, drive, serve, summarise
@@ -83,6 +85,8 @@ class ApiBenchConfig:
     concurrency: int = 8
     duration: float = 10.0
     warmup: float = 2.0
+    # Serve with the Redis group-aggregate cache on (a private redis-server): measures cache hits.
+    cache: bool = False
 
     def validate(self) -> None:
         """Refuse arguments the benchmark cannot run with.
@@ -157,6 +161,7 @@ class ApiBenchResult:
     sqlite_version: str
     postgres_version: str | None
     server: str = "uvicorn, 1 process"
+    cache: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The result as a JSON-ready dict."""
@@ -357,14 +362,25 @@ def run_api_bench(config: ApiBenchConfig, progress: Progress | None = None) -> A
     say = progress or (lambda _line: None)
     secret = secrets.token_hex(32)
     scenarios: list[ScenarioResult] = []
-    with _database(config.backend) as (url, pg_version), tempfile.TemporaryDirectory() as workdir:
+    with (
+        contextlib.ExitStack() as stack,
+        _database(config.backend) as (url, pg_version),
+        tempfile.TemporaryDirectory() as workdir,
+    ):
         sizes = ", ".join(f"{m}x{a}" for m, a in config.groups)
         say(f"seeding groups {sizes} (members x assessments) on {config.backend} (not timed)")
         seed(url, config)
         keys = TokenKeys(AuthSettings(hs256_secret=secret))
         # The driver runs in a process of its own (spawned: no copy of this process's state) so the server and the
         # clients each get a core.
-        server = serve(url, secret, Path(workdir))
+        redis_server = RedisServer().start() if config.cache else None
+        extra_env = (
+            {"LEARNAGG_REDIS_URL": redis_server.url(), "LEARNAGG_GROUP_AGG__CACHE__ENABLED": "true"}
+            if redis_server
+            else {}
+        )
+        server = serve(url, secret, Path(workdir), extra_env)
+        stack.callback(lambda: redis_server.stop() if redis_server else None)
         with server as (base, pid), ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
             pool.submit(time.sleep, 0).result()  # start the driver process before any clock runs
             for name, load, members, assessments in _plan(config, keys):
@@ -390,4 +406,6 @@ def run_api_bench(config: ApiBenchConfig, progress: Progress | None = None) -> A
         python=platform.python_version(),
         sqlite_version=sqlite3.sqlite_version,
         postgres_version=pg_version,
+        server="uvicorn, 1 process, Redis group cache" if config.cache else "uvicorn, 1 process",
+        cache=config.cache,
     )

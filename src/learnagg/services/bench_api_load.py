@@ -113,7 +113,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(url: str, secret: str, workdir: Path) -> Iterator[tuple[str, int]]:
+def serve(url: str, secret: str, workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
     """Run the API in a uvicorn subprocess until the block ends; yields its base URL and pid once `/health` answers.
 
     The server gets only the database URL and the HS256 secret from learnagg's settings (other ``LEARNAGG_*``
@@ -121,7 +121,7 @@ def serve(url: str, secret: str, workdir: Path) -> Iterator[tuple[str, int]]:
     """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEARNAGG_")}
-    env |= {"LEARNAGG_DATABASE_URL": url, "LEARNAGG_AUTH__HS256_SECRET": secret}
+    env |= {"LEARNAGG_DATABASE_URL": url, "LEARNAGG_AUTH__HS256_SECRET": secret, **(extra_env or {})}
     command = [sys.executable, "-m", "uvicorn", "learnagg.entrypoints.api.app:from_environment", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
     log_path = workdir / "server.log"

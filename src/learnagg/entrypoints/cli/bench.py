@@ -87,6 +87,9 @@ def api(
     concurrency: Annotated[int, typer.Option("--concurrency", help="C: concurrent keep-alive clients.")] = 8,
     duration: Annotated[float, typer.Option("--duration", help="Measured seconds per scenario.")] = 10.0,
     warmup: Annotated[float, typer.Option("--warmup", help="Unmeasured seconds before each scenario.")] = 2.0,
+    cache: Annotated[
+        bool, typer.Option("--cache", help="Serve with the Redis group cache on (a private redis-server): hits.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Latency and req/s of POST /v1/group/activity/agg served by uvicorn, with GET /health as the floor.
@@ -99,7 +102,7 @@ def api(
     from learnagg.services.bench_api import DEFAULT_GROUPS, ApiBenchConfig, parse_group, run_api_bench
 
     groups = tuple(parse_group(g) for g in group) if group else DEFAULT_GROUPS
-    config = ApiBenchConfig(backend, groups, concurrency, duration, warmup)
+    config = ApiBenchConfig(backend, groups, concurrency, duration, warmup, cache)
     result = run_api_bench(config, progress=lambda line: print(f"bench: {line}", file=sys.stderr))
     if as_json:
         echo_json(result.to_json())
