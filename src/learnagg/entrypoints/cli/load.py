@@ -13,7 +13,8 @@ from sqlalchemy import Connection
 
 from learnagg import bootstrap
 from learnagg.domain.hierarchy import InvalidHierarchy, parse_hierarchy
-from learnagg.entrypoints.api.schemas_platform import BatchCreate, EnrolmentLoad, GroupLoad, UserIn
+from learnagg.entrypoints.api.schemas.groups import GroupLoad
+from learnagg.entrypoints.api.schemas.platform import BatchCreate, EnrolmentLoad, UserIn
 from learnagg.entrypoints.api.validation import RequestModel, to_api_error
 from learnagg.entrypoints.cli.common import open_app, open_input
 from learnagg.errors import InputError

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from learnagg.entrypoints.api.context import Authed, RequestContext
-from learnagg.entrypoints.api.schemas_content import AssessmentsRead, AssessmentsSend
+from learnagg.entrypoints.api.schemas.content import AssessmentsRead, AssessmentsSend
 from learnagg.entrypoints.api.validation import Body
 from learnagg.services import assessments
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from learnagg.entrypoints.api.context import Authed
-from learnagg.entrypoints.api.schemas_platform import EnrolmentList, EnrolRequest
+from learnagg.entrypoints.api.schemas.platform import EnrolmentList, EnrolRequest
 from learnagg.entrypoints.api.validation import Body
 from learnagg.services import enrolments
 

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from learnagg.domain.platform import read_parts
 from learnagg.entrypoints.api.context import Authed
-from learnagg.entrypoints.api.schemas_platform import GroupCreate, GroupList, GroupUpdate
+from learnagg.entrypoints.api.schemas.groups import GroupCreate, GroupList, GroupUpdate
 from learnagg.entrypoints.api.validation import Body
 from learnagg.services import groups
 

@@ -1,0 +1,1 @@
+"""Request models, one module per API family; their ordered checks raise the reference error codes."""
