@@ -74,6 +74,9 @@ class ApiSettings(BaseModel):
     max_list_items: int = Field(default=1000, ge=1)
     # Run the stream jobs inside `learnagg serve` (embedded mode) unless --no-jobs is given.
     run_jobs: bool = True
+    # Threads serving requests in each process; 0 means one per core. Request work is Python under the GIL,
+    # so more threads only interleave (measured in BENCHMARKS.md).
+    threads: int = Field(default=0, ge=0, le=256)
 
 
 class GroupAggCacheSettings(BaseModel):
