@@ -92,6 +92,35 @@ class GroupAggSettings(BaseModel):
     cache: GroupAggCacheSettings = Field(default_factory=GroupAggCacheSettings)
 
 
+class DedupSettings(BaseModel):
+    """De-duplication of progress events (SPEC §4.3 P4, P10)."""
+
+    enabled: bool = True
+    ttl_seconds: int = Field(default=604_800, ge=1)
+
+
+class ModuleAggsSettings(BaseModel):
+    """Unit (module) completion counts (SPEC §4.3 P8)."""
+
+    enabled: bool = True
+
+
+class ActivitySettings(BaseModel):
+    """The activity aggregate updater (SPEC §4.3)."""
+
+    dedup: DedupSettings = Field(default_factory=DedupSettings)
+    module_aggs: ModuleAggsSettings = Field(default_factory=ModuleAggsSettings)
+
+
+class CertSettings(BaseModel):
+    """The certificate pre-processor (SPEC §3.4, §4.4)."""
+
+    # Replaces `CLOUD_BASE_PATH` in template URLs (svgTemplate).
+    cloud_base_url: str = ""
+    # `basePath` of generate-certificate requests is `<domain_url>/certs`.
+    domain_url: str = ""
+
+
 class Settings(BaseSettings):
     """All learnagg settings; environment variables win over the optional TOML config file."""
 
@@ -114,6 +143,8 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     group_agg: GroupAggSettings = Field(default_factory=GroupAggSettings)
+    activity: ActivitySettings = Field(default_factory=ActivitySettings)
+    cert: CertSettings = Field(default_factory=CertSettings)
 
     @classmethod
     def settings_customise_sources(

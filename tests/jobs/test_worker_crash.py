@@ -58,8 +58,10 @@ def _comparable(app: bootstrap.App) -> tuple:
 
 
 def _offset(store: Store) -> int:
+    """The assessment aggregator's offset (other jobs consume other topics)."""
+    stmt = select(consumer_offset.c.seq).where(consumer_offset.c.consumer == "assessment-aggregator")
     with store.read() as conn:
-        return conn.execute(select(consumer_offset.c.seq)).scalar() or 0
+        return conn.execute(stmt).scalar() or 0
 
 
 def _worker(url: str, *extra: str) -> subprocess.Popen:
