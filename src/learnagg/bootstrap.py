@@ -15,7 +15,7 @@ from learnagg.domain.messages import ASSESSMENT_AGGREGATOR
 from learnagg.domain.topics import Topics
 from learnagg.entrypoints.worker import JobConsumer, Worker
 from learnagg.errors import ConfigurationError
-from learnagg.services import assessment_aggregator, group_cache
+from learnagg.services import activity_updater, assessment_aggregator, certificate_preprocessor, group_cache
 from learnagg.services.jobs import BatchResult, Handler, JobSpec
 from learnagg.settings import Settings, load_settings
 
@@ -57,6 +57,24 @@ JOBS: dict[str, JobSpec] = {
         parse=parse_assessment_event,
         counter_names=assessment_aggregator.COUNTERS,
         make_handler=_assessment_handler,
+    ),
+    "activity-aggregate-updater": JobSpec(
+        name="activity-aggregate-updater",
+        input_suffix="coursebatch.job.request",
+        failed_suffix="activity.agg.failed",
+        src=activity_updater.ACTIVITY_AGGREGATE_UPDATER,
+        parse=activity_updater.parse_progress_event,
+        counter_names=activity_updater.COUNTERS,
+        make_handler=activity_updater.ActivityUpdater,
+    ),
+    "certificate-pre-processor": JobSpec(
+        name="certificate-pre-processor",
+        input_suffix="issue.certificate.request",
+        failed_suffix="issue.certificate.failed",
+        src=certificate_preprocessor.COLLECTION_CERT_PRE_PROCESSOR,
+        parse=certificate_preprocessor.parse_certificate_request,
+        counter_names=certificate_preprocessor.COUNTERS,
+        make_handler=certificate_preprocessor.CertificatePreProcessor,
     ),
 }
 

@@ -82,3 +82,78 @@ def failed_event(raw_text: str, event: object, reason: str, src: str, now: int) 
     existing = out.get("metadata")
     out["metadata"] = {**existing, **meta} if isinstance(existing, dict) else meta
     return out
+
+
+def generate_certificate_request(
+    *,
+    certificate_id: str,
+    user_id: str,
+    batch_id: str,
+    course_id: str,
+    template_id: str,
+    name: str,
+    svg_template: str,
+    issued_date: str,
+    recipient_name: str,
+    org_id: str | None,
+    course_name: str | None,
+    base_path: str,
+    issuer: dict[str, Any],
+    signatory_list: list[Any],
+    related: dict[str, Any],
+    now: int,
+    old_id: str | None = None,
+) -> dict[str, Any]:
+    """The generate-certificate request of SPEC §3.4, keys in the order shown there.
+
+    Args:
+        certificate_id: a new uuid4; the ``mid`` is ``LMS.<certificate_id>`` and the same id is recorded in
+            `issued_certificates`, so the entry can be traced to the request that issued it.
+        user_id: the recipient.
+        batch_id: the batch (also the ``tag``).
+        course_id: the batch's course.
+        template_id: the template identifier.
+        name: the template name (``criteria.narrative``, ``related.type`` and ``name``).
+        svg_template: the template url with ``CLOUD_BASE_PATH`` replaced.
+        issued_date: ``yyyy-MM-dd``.
+        recipient_name: the user's displayName.
+        org_id: the user's root org.
+        course_name: the course name, or None.
+        base_path: ``<cert.domain_url>/certs``.
+        issuer: the template's issuer object.
+        signatory_list: the template's signatories.
+        related: extras added to ``related`` after batchId, courseId and type (``enrollment``, ``assessment``).
+        now: epoch ms of the request.
+        old_id: the identifier of the certificate a reissue replaces; left out when None.
+    """
+    edata: dict[str, Any] = {
+        "issuedDate": issued_date,
+        "data": [{"recipientName": recipient_name, "recipientId": user_id}],
+        "criteria": {"narrative": name},
+        "svgTemplate": svg_template,
+    }
+    if old_id is not None:
+        edata["oldId"] = old_id
+    edata.update(
+        {
+            "templateId": template_id,
+            "userId": user_id,
+            "orgId": org_id,
+            "issuer": issuer,
+            "signatoryList": signatory_list,
+            "courseName": course_name,
+            "basePath": base_path,
+            "related": {"batchId": batch_id, "courseId": course_id, "type": name, **related},
+            "name": name,
+            "tag": batch_id,
+        }
+    )
+    return {
+        "eid": "BE_JOB_REQUEST",
+        "ets": now,
+        "mid": f"LMS.{certificate_id}",
+        "actor": {"id": "Certificate Generator", "type": "System"},
+        "context": {"pdata": {"ver": "1.0", "id": "org.sunbird.learning.platform"}},
+        "object": {"id": user_id, "type": "GenerateCertificate"},
+        "edata": edata,
+    }

@@ -8,7 +8,12 @@ import orjson
 import typer
 from sqlalchemy import Table, select
 
-from learnagg.adapters.store.tables import assessment_aggregator, user_activity_agg
+from learnagg.adapters.store.tables import (
+    assessment_aggregator,
+    user_activity_agg,
+    user_content_consumption,
+    user_enrolments,
+)
 from learnagg.entrypoints.cli.common import echo_json, open_app
 
 app = typer.Typer(help="Print stored rows or events as JSON lines.", no_args_is_help=True)
@@ -49,6 +54,35 @@ def assessment_rows(
         assessment_aggregator,
         {"course_id": course_id, "user_id": user_id, "batch_id": batch_id},
         ["batch_id", "content_id", "attempt_id"],
+    )
+
+
+@app.command("enrolments")
+def enrolment_rows(
+    course_id: Annotated[str, typer.Option("--course-id")],
+    user_id: Annotated[str | None, typer.Option("--user-id")] = None,
+    batch_id: Annotated[str | None, typer.Option("--batch-id")] = None,
+) -> None:
+    """Rows of user_enrolments for a course (status, progress, contentstatus, completedon…)."""
+    _rows(
+        user_enrolments,
+        {"courseid": course_id, "userid": user_id, "batchid": batch_id},
+        ["userid", "batchid"],
+    )
+
+
+@app.command("consumption")
+def consumption_rows(
+    course_id: Annotated[str, typer.Option("--course-id")],
+    user_id: Annotated[str | None, typer.Option("--user-id")] = None,
+    batch_id: Annotated[str | None, typer.Option("--batch-id")] = None,
+    content_id: Annotated[str | None, typer.Option("--content-id")] = None,
+) -> None:
+    """Rows of user_content_consumption for a course (status, viewcount, completedcount…)."""
+    _rows(
+        user_content_consumption,
+        {"courseid": course_id, "userid": user_id, "batchid": batch_id, "contentid": content_id},
+        ["userid", "batchid", "contentid"],
     )
 
 
