@@ -31,6 +31,9 @@ class AssessmentSettings(BaseModel):
     question_count_guard: bool = True
     agg_details_type: str = "attempt_metrics"
     supported_content_types: list[str] = Field(default_factory=lambda: ["SelfAssess"])
+    # Report assessments (SPEC §6.4): a leaf whose object type is listed AND whose primary category is listed.
+    supported_object_types: list[str] = Field(default_factory=lambda: ["QuestionSet"])
+    supported_primary_categories: list[str] = Field(default_factory=list)
     attempts: AttemptsSettings = Field(default_factory=AttemptsSettings)
 
 
@@ -121,6 +124,55 @@ class CertSettings(BaseModel):
     domain_url: str = ""
 
 
+class ArchivalSettings(BaseModel):
+    """Assessment archival (SPEC §6.2)."""
+
+    # Key prefix of archived files in the object store.
+    prefix: str = "archived-data/"
+    # Rows per database read while streaming a partition (memory stays flat whatever the table size).
+    chunk_rows: int = Field(default=10_000, ge=100)
+
+
+class ReportSettings(BaseModel):
+    """Report files of the exhaust jobs (SPEC C3, §6.3)."""
+
+    # Formats dates in report files and their names.
+    timezone: str = "Asia/Kolkata"
+
+
+class ExhaustZipSettings(BaseModel):
+    """Zip protection of exhaust files (SPEC §6.3 step 8, §7 #12)."""
+
+    # The default for requests with an encryption key; a request may ask for `zipcrypto` (zipEncryption).
+    encryption: Literal["aes256", "zipcrypto"] = "aes256"
+
+
+class ExhaustSettings(BaseModel):
+    """Exhaust requests and their runner (SPEC §5.10, §6.3)."""
+
+    # Callers must hold one of these roles, and their root org must be the X-Channel-ID.
+    roles: list[str] = Field(default_factory=lambda: ["ORG_ADMIN", "REPORT_ADMIN"])
+    batch_limit_per_request: int = Field(default=20, ge=1)
+    # Per channel and per run: once reached, the channel's requests wait for the next run.
+    batches_per_channel: int = Field(default=30, ge=1)
+    file_size_per_channel: int = Field(default=1 << 30, ge=1)
+    # Lifetime of download links.
+    url_expiry_minutes: int = Field(default=30, ge=1)
+    zip: ExhaustZipSettings = Field(default_factory=ExhaustZipSettings)
+    # Seconds between two runs of the exhaust runner inside `learnagg serve` (embedded mode).
+    poll_interval_seconds: float = Field(default=60.0, gt=0)
+    # A request being processed is leased this long, renewed while it runs: after a crash it is picked again
+    # (resuming from its processed batches) once the lease has ended.
+    lease_seconds: int = Field(default=300, ge=10)
+    # Only requests with this batch_number are run (SPEC §6.3 step 1); unset runs every request.
+    batch_number: int | None = None
+    # Secret from which the key encrypting `encryption_key` at rest and the link-signing key are derived;
+    # empty: generated once and kept in the database (`app_secret`).
+    secret_key: str = ""
+    # Prefix of download links (https://reports.example.org); empty: the address the API was called at.
+    public_url: str = ""
+
+
 class Settings(BaseSettings):
     """All learnagg settings; environment variables win over the optional TOML config file."""
 
@@ -133,10 +185,13 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///learnagg.db"
     # Empty means the embedded log in the same database (SPEC §2.5).
     bus_url: str = ""
+    # Object storage for archives and reports: a local folder (the default) or any fsspec URL (s3://…, gs://…).
+    blob_url: str = "blobs"
     # Redis, used by the group-aggregate cache when `group_agg.cache.enabled` (redis://host:port/db).
     redis_url: str = ""
     env: str = "dev"
     timezone: str = "UTC"
+    report: ReportSettings = Field(default_factory=ReportSettings)
     assessment: AssessmentSettings = Field(default_factory=AssessmentSettings)
     legacy: LegacySettings = Field(default_factory=LegacySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
@@ -145,6 +200,8 @@ class Settings(BaseSettings):
     group_agg: GroupAggSettings = Field(default_factory=GroupAggSettings)
     activity: ActivitySettings = Field(default_factory=ActivitySettings)
     cert: CertSettings = Field(default_factory=CertSettings)
+    archival: ArchivalSettings = Field(default_factory=ArchivalSettings)
+    exhaust: ExhaustSettings = Field(default_factory=ExhaustSettings)
 
     @classmethod
     def settings_customise_sources(

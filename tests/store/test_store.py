@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from learnagg.adapters.store import schema
 from learnagg.adapters.store.scores import MetricsPatch, patch_activity_rows
 from learnagg.adapters.store.store import Store
-from learnagg.adapters.store.tables import consumer_offset
+from learnagg.adapters.store.tables import consumer_offset, user_activity_agg
 from learnagg.entrypoints.worker import JobConsumer
 from learnagg.services.jobs import BatchResult
 from tests.support import activity_rows, publish, topic_events
@@ -143,3 +144,15 @@ def test_unsupported_url_is_one_line_error():
 
     with pytest.raises(ConfigurationError, match="unsupported database URL scheme"):
         Store("mysql://x/y")
+
+
+def test_a_stored_json_null_map_is_patched_as_empty(app) -> None:
+    key = {"activity_type": "Course", "activity_id": "c", "user_id": "u", "context_id": "cb:b"}
+    with app.store.write() as conn:
+        conn.execute(insert(user_activity_agg), [key])
+        # A map column holding the JSON value null (not SQL NULL), as legacy imports may leave it.
+        conn.execute(text("UPDATE user_activity_agg SET aggregates = 'null'"))
+        patch_activity_rows(conn, app.store.dialect, {("c", "u", "cb:b"): MetricsPatch({"k": 1.0}, {"k": 5})})
+    with app.store.read() as conn:
+        stored = conn.execute(text("SELECT aggregates FROM user_activity_agg")).scalar_one()
+    assert (stored if isinstance(stored, dict) else json.loads(stored)) == {"k": 1.0}

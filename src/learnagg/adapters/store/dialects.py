@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, func, literal, select, text
+from sqlalchemy import ColumnElement, Connection, Table, case, func, literal, select, text
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB
@@ -92,9 +92,13 @@ class PostgresDialect(Dialect):
         return pg.insert(table)
 
     def map_merge(self, current: ColumnElement[Any], patch: ColumnElement[Any]) -> ColumnElement[Any]:
-        """``coalesce(current, '{}') || patch`` is evaluated under the row lock the upsert takes: atomic."""
-        empty = text("'{}'::jsonb")
-        return func.coalesce(current, empty).op("||", return_type=JSONB)(patch)
+        """``current || patch`` under the row lock the upsert takes (atomic); anything but an object counts as ``{}``.
+
+        A SQL NULL and a stored JSON ``null`` (or any non-object) both count as empty: ``'null' || patch`` would
+        make an array, not a map.
+        """
+        base = case((func.jsonb_typeof(current) == "object", current), else_=text("'{}'::jsonb"))
+        return base.op("||", return_type=JSONB)(patch)
 
     def lock_topic(self, conn: Connection, topic: str) -> None:
         """Sequence values are handed out at insert, not commit: without this lock a consumer could read

@@ -72,6 +72,13 @@ Index(
     assessment_aggregator.c.user_id,
 )
 Index("ix_assessment_aggregator_updated_on", assessment_aggregator.c.updated_on)
+# Archival reads one (course, batch, week) at a time (SPEC §6.2); revision 0003.
+Index(
+    "ix_assessment_aggregator_course_batch_updated_on",
+    assessment_aggregator.c.course_id,
+    assessment_aggregator.c.batch_id,
+    assessment_aggregator.c.updated_on,
+)
 
 # §2.3
 user_enrolments = Table(
@@ -220,8 +227,12 @@ job_request = Table(
     Column("batch_number", Integer),
     Column("encryption_key", Text),
     Column("processed_batches", Json),
+    # Not in SPEC: while a runner processes the request, the instant its claim ends (revision 0004).
+    Column("lease_until", Ms),
 )
 Index("uq_job_request_request_id", job_request.c.request_id, unique=True)
+# The runner picks one dataset's pending requests (SPEC §6.3 step 1); revision 0004.
+Index("ix_job_request_job_id_status", job_request.c.job_id, job_request.c.status)
 
 archival_metadata = Table(
     "archival_metadata",
@@ -239,6 +250,9 @@ archival_metadata = Table(
     Column("iteration", Integer),
     Column("request_data", Json),
     Column("err_message", Text),
+    # Not in SPEC: what the archive holds, written on archival and checked before deletion (revision 0003).
+    Column("row_count", BigInteger),
+    Column("checksum", Text),  # hex SHA-256 of the uncompressed CSV (domain/archive_csv.py)
 )
 
 event_log = Table(

@@ -8,7 +8,7 @@ import sys
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from learnagg.entrypoints.cli import bench, demo, inspect, load, serve, stream
+from learnagg.entrypoints.cli import archive, bench, demo, exhaust, imports, inspect, load, migrate, serve, stream
 from learnagg.errors import LearnaggError, first_line
 
 try:  # Typer >= 0.29 ships its own copy of Click
@@ -27,6 +27,11 @@ stream.register(app)
 app.add_typer(load.app, name="load")
 app.add_typer(inspect.app, name="inspect")
 app.add_typer(bench.app, name="bench")
+app.add_typer(archive.app, name="archive")
+app.add_typer(migrate.app, name="migrate")
+app.add_typer(exhaust.app, name="exhaust")
+app.add_typer(exhaust.report_app, name="report")
+imports.register(app)
 demo.register(app)
 serve.register(app)
 

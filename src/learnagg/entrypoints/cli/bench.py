@@ -146,3 +146,105 @@ def _api_table(r: ApiBenchResult) -> Table:
             target,
         )
     return table
+
+
+@app.command("archive")
+def archive(
+    rows: Annotated[int, typer.Option("--rows", help="N: assessment_aggregator rows to archive and delete.")] = 100_000,
+    backend: Annotated[str, typer.Option("--backend", help="sqlite or postgres.")] = "sqlite",
+    questions: Annotated[int, typer.Option("--questions", help="Q: questions per attempt row.")] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Rows per second of `archive run` and of `archive delete` (verify + delete), and the peak memory of each.
+
+    Inserts N rows (8 per learner, 2 courses x 2 batches, 26 weeks) into a fresh database, untimed; then times the
+    archival of every week to a local folder and the verified deletion of every archived row.
+
+    SQLite runs in a temporary folder; PostgreSQL on a private durable server.
+    """
+    from learnagg.services.bench_archive import ArchiveBenchConfig, run_archive_bench
+
+    config = ArchiveBenchConfig(backend, rows, questions)
+    config.validate()
+    result = run_archive_bench(config, progress=lambda line: print(f"bench: {line}", file=sys.stderr))
+    if as_json:
+        echo_json(result.to_json())
+        return
+    version = f"PostgreSQL {result.postgres_version}" if result.postgres_version else f"SQLite {result.sqlite_version}"
+    table = Table(title=f"learnagg bench archive ({result.backend})", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    for label, value in (
+        ("rows (N) x questions (Q)", f"{result.rows:,} x {result.questions}"),
+        ("learners, partitions, chunk rows", f"{result.learners:,}, {result.partitions}, {result.chunk_rows:,}"),
+        (
+            "archive",
+            f"{result.archive_rows_per_s:,.0f} rows/s ({result.archive_seconds:.2f} s, {result.archive_mib} MiB)",
+        ),
+        ("verify + delete", f"{result.delete_rows_per_s:,.0f} rows/s ({result.delete_seconds:.2f} s)"),
+        (
+            "CPU of this process: archive, delete",
+            f"{result.archive_cpu_seconds:.2f} s, {result.delete_cpu_seconds:.2f} s",
+        ),
+        (
+            "RSS: before, archive peak, delete peak",
+            f"{result.baseline_rss_mib} / {result.archive_peak_rss_mib} / {result.delete_peak_rss_mib} MiB",
+        ),
+        ("machine", f"{result.cores} cores, {result.memory_gib} GiB, Python {result.python}"),
+        ("database", version),
+    ):
+        table.add_row(label, value)
+    Console().print(table)
+
+
+@app.command("exhaust")
+def exhaust(
+    backend: Annotated[str, typer.Option("--backend", help="sqlite or postgres.")] = "sqlite",
+    enrolments: Annotated[int, typer.Option("--enrolments", help="E: learners of the progress batch.")] = 100_000,
+    assessments: Annotated[int, typer.Option("--assessments", help="A: assessments of the course.")] = 20,
+    question_rows: Annotated[
+        int, typer.Option("--question-rows", help="R: question rows of the response batch, half archived.")
+    ] = 1_000_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Time and peak RSS of the progress exhaust (E enrolments x A assessments) and the response exhaust (R rows).
+
+    Seeds a fresh database with executemany (not timed), then runs each report in a fresh child process writing to
+    a temporary file; half the response rows are live, half are passed as archived rows in shuffled order.
+    SQLite runs in a temporary folder; PostgreSQL on a private durable server.
+    """
+    from learnagg.services.bench_exhaust import (
+        PROGRESS_TARGET_S,
+        RESPONSE_TARGET_S,
+        RSS_TARGET_MIB,
+        ExhaustBenchConfig,
+        run_exhaust_bench,
+    )
+
+    config = ExhaustBenchConfig(backend, enrolments, assessments, question_rows)
+    config.validate()
+    r = run_exhaust_bench(config, progress=lambda line: print(f"bench: {line}", file=sys.stderr))
+    if as_json:
+        echo_json(r.to_json())
+        return
+    table = Table(title=f"learnagg bench exhaust ({r.backend})", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    version = f"PostgreSQL {r.postgres_version}" if r.postgres_version else f"SQLite {r.sqlite_version}"
+    met = {True: "met", False: "NOT met"}
+    p, q = r.progress, r.response
+    for label, value in (
+        ("progress: enrolments x assessments", f"{r.enrolments:,} x {r.assessments}"),
+        ("progress: time (CPU), peak RSS", f"{p.seconds:.2f} s ({p.cpu_seconds:.2f} s), {p.peak_rss_mib:,.0f} MiB"),
+        ("progress: <= 10 s, <= 1 GiB", met[p.seconds <= PROGRESS_TARGET_S and p.peak_rss_mib <= RSS_TARGET_MIB]),
+        ("response: question rows (archived)", f"{q.rows:,} ({r.archived_question_rows:,})"),
+        ("response: time (CPU), peak RSS", f"{q.seconds:.2f} s ({q.cpu_seconds:.2f} s), {q.peak_rss_mib:,.0f} MiB"),
+        ("response: <= 20 s, <= 1 GiB", met[q.seconds <= RESPONSE_TARGET_S and q.peak_rss_mib <= RSS_TARGET_MIB]),
+        ("child RSS before the report", f"{p.rss_before_mib:,.0f} / {q.rss_before_mib:,.0f} MiB"),
+        ("output", f"{p.output_mib:,.1f} + {q.output_mib:,.1f} MiB"),
+        ("seeding (not timed)", f"{r.seed_seconds:.1f} s"),
+        ("machine", f"{r.cores} cores, {r.memory_gib} GiB, Python {r.python}"),
+        ("database", version),
+    ):
+        table.add_row(label, value)
+    Console().print(table)

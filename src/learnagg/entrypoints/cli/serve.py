@@ -13,21 +13,29 @@ import typer
 from learnagg import bootstrap
 from learnagg.domain.identity import PLATFORM_ADMIN
 from learnagg.entrypoints.cli.common import open_app
-from learnagg.entrypoints.worker import Worker
+from learnagg.entrypoints.worker import LoopService
 
 log = logging.getLogger("learnagg.serve")
 
 ROLE_ALIASES = {"admin": PLATFORM_ADMIN}
 
 
-def _start_jobs(app: bootstrap.App) -> list[tuple[Worker, threading.Thread]]:
-    """One background worker thread per stream job (embedded mode)."""
-    running = []
+def _start_jobs(app: bootstrap.App) -> list[tuple[LoopService, threading.Thread]]:
+    """One background worker thread per stream job, and the periodic exhaust runner (embedded mode)."""
+    from learnagg.adapters.objectstore import open_store
+    from learnagg.jobs.exhaust_runner import ExhaustService
+
+    running: list[tuple[LoopService, threading.Thread]] = []
     for name in bootstrap.job_names():
         worker = bootstrap.build_worker(app, [name])
         thread = threading.Thread(target=worker.start, name=f"job-{name}", daemon=True)
         thread.start()
         running.append((worker, thread))
+    # SPEC §6.3: pending exhaust requests, every exhaust.poll_interval_seconds.
+    exhaust = ExhaustService(app, open_store(app.settings.blob_url))
+    thread = threading.Thread(target=exhaust.start, name="job-exhaust-runner", daemon=True)
+    thread.start()
+    running.append((exhaust, thread))
     return running
 
 
@@ -62,7 +70,7 @@ def serve(
         signal.signal(signal.SIGTERM, _stop_jobs)
         signal.signal(signal.SIGINT, _stop_jobs)
         if jobs:
-            log.info("running stream jobs in this process: %s", ", ".join(bootstrap.job_names()))
+            log.info("running stream jobs in this process: %s, exhaust runner", ", ".join(bootstrap.job_names()))
         try:
             if workers == 1:
                 uvicorn.run(create_app(app), host=host, port=port, log_level="info")

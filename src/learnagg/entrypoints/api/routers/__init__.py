@@ -10,6 +10,7 @@ from learnagg.entrypoints.api.routers import (
     content_state,
     courses,
     enrolments,
+    exhaust,
     group_aggregates,
     groups,
     users,
@@ -24,4 +25,5 @@ ROUTERS: list[APIRouter] = [
     batches.router,
     enrolments.router,
     groups.router,
+    exhaust.router,
 ]

@@ -1,0 +1,143 @@
+"""Routes of the exhaust request API (SPEC §5.10): submit, read, list, and download a request's files.
+
+Each route is served under the issue's ``/v1/dataset/request/…`` and SPEC's ``/dataset/v1/request/…``.
+
+Download links (``downloadUrls`` of a finished job) are made when a job is read, never stored:
+``<base>/v1/dataset/request/download/<requestId>/<file>.zip?expires=<ms>&signature=<hex>``, where base is setting
+``exhaust.public_url`` or the address the API was called at.
+The signature is an HMAC-SHA256 of ``<requestId>/<file>:<expires>`` with a key derived from ``exhaust.secret_key`` (or
+a secret generated once in `app_secret`); links end at ``expiresAt`` (now + ``exhaust.url_expiry_minutes``). A valid
+link is enough on its own; a caller who also sends an identity must be the requester or an admin. Without a link, the
+requester or an admin (PLATFORM_ADMIN, or ORG_ADMIN of the request's channel) may download with their token.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import Response, StreamingResponse
+
+from learnagg.adapters.exhaust_keys import exhaust_keys
+from learnagg.adapters.objectstore import open_store
+from learnagg.bootstrap import App
+from learnagg.domain import exhaust as dx
+from learnagg.domain.identity import Caller
+from learnagg.entrypoints.api.analytics_envelope import AnalyticsRoute, render
+from learnagg.entrypoints.api.auth import resolve_caller
+from learnagg.services.exhaust_requests import FILE_NOT_FOUND, ExhaustRefused, ExhaustRequests
+
+router = APIRouter(tags=["exhaust"], route_class=AnalyticsRoute)
+PREFIXES = ("/v1/dataset/request", "/dataset/v1/request")
+IDS = {
+    "submit": "ekstep.analytics.dataset.request.submit",
+    "read": "ekstep.analytics.dataset.request.info",
+    "list": "ekstep.analytics.dataset.request.list",
+    "download": "ekstep.analytics.dataset.request.download",
+}
+DEFAULT_LIMIT, MAX_LIMIT = 10, 1000
+CHUNK = 1 << 20
+
+
+def _app(request: Request) -> App:
+    return request.app.state.learnagg
+
+
+def _caller(request: Request) -> Caller:
+    return resolve_caller(request, _app(request), request.app.state.token_keys)
+
+
+def _requests(request: Request) -> ExhaustRequests:
+    app = _app(request)
+    keys = getattr(request.app.state, "exhaust_keys", None)
+    if keys is None:  # read (or generated) once per service, not per call
+        keys = request.app.state.exhaust_keys = exhaust_keys(app)
+    return ExhaustRequests(app, keys, app.clock(), str(request.base_url))
+
+
+def _channel(request: Request) -> str | None:
+    return request.headers.get("x-channel-id")
+
+
+def submit(request: Request, body: Annotated[Any, Body()] = None) -> Response:
+    """Submit a progress or response exhaust request (same-day resubmission returns the existing one)."""
+    caller = _caller(request)
+    payload = body.get("request") if isinstance(body, dict) else None
+    job = _requests(request).submit(caller, _channel(request), payload)
+    return render(request, IDS["submit"], job)
+
+
+def read(request: Request, tag: str, requestId: str | None = None) -> Response:
+    """One request of the caller (or, for an admin, of the channel) by tag and requestId."""
+    caller = _caller(request)
+    job = _requests(request).read(caller, _channel(request), tag, requestId)
+    if job is None:  # SPEC §5.10: 200 with status failed
+        return render(request, IDS["read"], None, errmsg=dx.NO_JOB)
+    return render(request, IDS["read"], job)
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_LIMIT
+    text = value.strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ExhaustRefused(400, f"limit should be a positive integer, not {value[:32]!r}")
+    return min(int(text), MAX_LIMIT)
+
+
+def list_jobs(request: Request, tag: str, limit: str | None = None) -> Response:
+    """The requests of a tag, newest submission first (``limit``, default 10)."""
+    caller = _caller(request)
+    jobs = _requests(request).list(caller, _channel(request), tag, _limit(limit))
+    return render(request, IDS["list"], jobs)
+
+
+def _has_identity(request: Request) -> bool:
+    headers = request.headers
+    return bool(
+        headers.get("x-authenticated-user-token")
+        or headers.get("authorization")
+        or headers.get("x-authenticated-userid")
+    )
+
+
+def download(
+    request: Request, requestId: str, file: str, expires: str | None = None, signature: str | None = None
+) -> Response:
+    """Stream one zip of a request: with a signed link that has not expired, or as its requester or an admin."""
+    caller = _caller(request) if _has_identity(request) else None
+    app = _app(request)
+    key = _requests(request).download(caller, requestId, file, expires, signature)
+    blobs = open_store(app.settings.blob_url)
+    if not blobs.exists(key):
+        raise ExhaustRefused(404, FILE_NOT_FOUND)
+    size = blobs.size(key)
+
+    def chunks() -> Iterator[bytes]:
+        with blobs.open_read(key) as f:
+            while block := f.read(CHUNK):
+                yield block
+
+    name = posixpath.basename(key)
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(size)}
+    return StreamingResponse(chunks(), media_type="application/zip", headers=headers)
+
+
+ROUTES: list[tuple[str, str, str, Callable[..., Response], str]] = [
+    ("POST", "/submit", "submit", submit, "Submit an exhaust request"),
+    ("GET", "/read/{tag}", "read", read, "Read one exhaust request"),
+    ("GET", "/list/{tag}", "list", list_jobs, "List the exhaust requests of a tag"),
+    ("GET", "/download/{requestId}/{file}", "download", download, "Download a file of an exhaust request"),
+]
+for _prefix in PREFIXES:
+    for _method, _path, _key, _endpoint, _summary in ROUTES:
+        router.add_api_route(
+            _prefix + _path,
+            _endpoint,
+            methods=[_method],
+            name=IDS[_key],
+            summary=_summary,
+            include_in_schema=_prefix == PREFIXES[0],
+        )

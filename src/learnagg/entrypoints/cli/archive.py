@@ -1,0 +1,162 @@
+"""`learnagg archive run|delete`: assessment archival to object storage and verified deletion (SPEC §6.2)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+from rich.text import Text
+
+from learnagg.adapters.objectstore import open_store
+from learnagg.domain.archive_read import parse_timestamp
+from learnagg.entrypoints.cli.common import echo_json, open_app
+from learnagg.errors import InputError, LearnaggError
+from learnagg.jobs.archival import ArchivalScope, ArchiveSummary, run_archive
+from learnagg.jobs.archival_delete import DeleteSummary, run_delete
+
+app = typer.Typer(
+    help="Assessment archival (SPEC §6.2): archive attempts to LEARNAGG_BLOB_URL, then delete them verified.",
+    no_args_is_help=True,
+)
+
+BatchId = Annotated[str | None, typer.Option("--batch-id", help="One batch (with --collection-id).")]
+CollectionId = Annotated[str | None, typer.Option("--collection-id", help="The course of --batch-id.")]
+BatchIds = Annotated[
+    list[str] | None,
+    typer.Option("--batch-ids", help="Batches, comma-separated or repeated (the reference's batchFilters)."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON summary instead of a table.")]
+
+
+class _RateColumn(ProgressColumn):
+    """Rows per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} rows/s", style="progress.data.speed")
+
+
+class _BarProgress:
+    """The job Progress protocol drawn as one Rich bar on stderr: rows, files, rate, elapsed time."""
+
+    def __init__(self, bar: RichProgress, description: str) -> None:
+        self._bar = bar
+        self._task = bar.add_task(description, total=None, files=0, total_files=0)
+
+    def start(self, rows: int, files: int) -> None:
+        self._bar.update(self._task, total=rows, total_files=files)
+
+    def advance(self, rows: int = 0, files: int = 0) -> None:
+        task = self._bar.tasks[self._task]
+        self._bar.update(self._task, advance=rows, files=task.fields["files"] + files)
+
+
+def _columns() -> tuple[ProgressColumn, ...]:
+    return (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows, {task.fields[files]}/{task.fields[total_files]} files"),
+        _RateColumn(),
+        TimeElapsedColumn(),
+    )
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[_BarProgress]:
+    console = Console(stderr=True)
+    bar = RichProgress(
+        *_columns(),
+        console=console,
+        disable=not console.is_terminal,  # no bar in logs and pipes: the summary says it all
+        transient=False,
+    )
+    with bar:
+        yield _BarProgress(bar, description)
+
+
+def _scope(batch_id: str | None, collection_id: str | None, batch_ids: list[str] | None) -> ArchivalScope:
+    ids = tuple(b.strip() for value in batch_ids or () for b in value.split(",") if b.strip())
+    scope = ArchivalScope(batch_id, collection_id, ids)
+    scope.validate()
+    return scope
+
+
+def _before(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise InputError(f"--before {value!r}: use a date like 2024-01-01 or 2024-01-01T00:00:00Z") from None
+
+
+def _print(summary: ArchiveSummary | DeleteSummary, as_json: bool) -> None:
+    data: dict[str, Any] = summary.to_json()
+    if as_json:
+        echo_json(data)
+    else:
+        table = Table(title=f"learnagg archive {'run' if data['mode'] == 'archive' else 'delete'}", show_header=False)
+        table.add_column("", style="bold")
+        table.add_column("", justify="right")
+        for name, value in data.items():
+            if name not in ("mode", "failures"):
+                table.add_row(name.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+        Console().print(table)
+        for failure in data["failures"]:
+            print(f"FAILED {failure}", file=sys.stderr)
+    if data["failures"]:
+        first = data["failures"][0]
+        raise LearnaggError(f"{len(data['failures'])} failed (first: {first['requestId']}: {first['error']})")
+
+
+@app.command("run")
+def run(
+    batch_id: BatchId = None,
+    collection_id: CollectionId = None,
+    batch_ids: BatchIds = None,
+    before: Annotated[
+        str | None,
+        typer.Option("--before", help="Archive only whole weeks that end by this date (UTC), e.g. 2024-01-01."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Write one gzipped CSV per (course, batch, year, week) of assessment_aggregator and record it.
+
+    Weeks already archived are skipped; a failed week is retried on the next run (at most 3 times). Files go to
+    <LEARNAGG_BLOB_URL>/<archival prefix><batchId>_<collectionId>/<year>-<week>-<epochMillis>.csv.gz.
+    """
+    scope = _scope(batch_id, collection_id, batch_ids)
+    cutoff = _before(before)
+    with open_app() as application:
+        blobs = open_store(application.settings.blob_url)
+        with _progress("archive") as bar:
+            summary = run_archive(application, blobs, scope, before=cutoff, progress=bar)
+    _print(summary, as_json)
+
+
+@app.command("delete")
+def delete(
+    batch_id: BatchId = None,
+    collection_id: CollectionId = None,
+    batch_ids: BatchIds = None,
+    as_json: AsJson = False,
+) -> None:
+    """Verify each archived file (row count, checksum) and delete exactly its rows from assessment_aggregator.
+
+    Scores are recomputed with the archived attempts first, so best scores, attempt counts and agg_details never
+    lose an attempt; rows rewritten after archiving are kept. A missing or mismatched file deletes nothing.
+    """
+    scope = _scope(batch_id, collection_id, batch_ids)
+    with open_app() as application:
+        blobs = open_store(application.settings.blob_url)
+        with _progress("verify+delete") as bar:
+            summary = run_delete(application, blobs, scope, progress=bar)
+    _print(summary, as_json)

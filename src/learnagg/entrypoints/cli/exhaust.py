@@ -1,0 +1,130 @@
+"""`learnagg exhaust run` (the request runner, SPEC §6.3) and `learnagg report progress|response` (one report now)."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import suppress
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from learnagg.adapters.objectstore import open_store
+from learnagg.domain import exhaust as dx
+from learnagg.entrypoints.cli.common import echo_json, open_app
+from learnagg.jobs.exhaust_files import report_time, write_report
+from learnagg.jobs.exhaust_runner import run_exhaust
+from learnagg.jobs.progress_exhaust import read_batch
+
+app = typer.Typer(
+    help="Exhaust requests (SPEC §6.3): produce the pending progress and response reports.", no_args_is_help=True
+)
+report_app = typer.Typer(help="Run one report of one batch now, to a local CSV file.", no_args_is_help=True)
+
+
+class Job(StrEnum):
+    """The report keys of the two exhausts."""
+
+    progress = "progress"
+    response = "response"
+
+
+@app.command("run")
+def run(
+    job: Annotated[Job | None, typer.Option("--job", help="Only this exhaust (default: both).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary instead of a table.")] = False,
+) -> None:
+    """Process the pending requests once: SUBMITTED, FAILED (fewer than 3 tries) and crashed ones whose lease ended.
+
+    Files go to <LEARNAGG_BLOB_URL>/<dataset>/<requestId>/<batchId>_<report>_<yyyyMMdd>.zip. A request that fails is
+    recorded FAILED with its message (and retried on the next run); the command itself still succeeds.
+    """
+    datasets = [dx.DATASETS[job.value]] if job else None
+    with open_app() as application:
+        blobs = open_store(application.settings.blob_url)
+        summary = run_exhaust(application, blobs, datasets=datasets).to_json()
+    if as_json:
+        echo_json(summary)
+        return
+    table = Table(title="learnagg exhaust run", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    for name, value in summary.items():
+        if name != "failures":
+            table.add_row(name, f"{value:,}" if isinstance(value, int) else str(value))
+    Console().print(table)
+    for failure in summary["failures"]:
+        print(f"FAILED {failure['requestId']}: {failure['error']}", file=sys.stderr)
+
+
+class _Counting:
+    """A text stream that counts what goes through it for the progress bar."""
+
+    def __init__(self, out: Any, on_write: Any) -> None:
+        self._out = out
+        self._on_write = on_write
+
+    def write(self, text: str) -> int:
+        self._out.write(text)
+        self._on_write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+
+def _report(key: str, batch_id: str, out_dir: Path, channel: str | None) -> None:
+    with open_app() as application:
+        with application.store.read() as conn:
+            info = read_batch(conn, batch_id)  # NotFound: one line, nothing written
+        now = application.clock()
+        day = report_time(now, application.settings.report.timezone).strftime("%Y%m%d")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{batch_id}_{key}_{day}.csv"
+        blobs = open_store(application.settings.blob_url)
+        console = Console(stderr=True)
+        bar = Progress(
+            TextColumn(f"[bold]{key} report"),
+            BarColumn(),
+            TextColumn("{task.fields[lines]:,} lines"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        )
+        try:
+            with bar, path.open("w", encoding="utf-8", newline="") as fh:
+                task = bar.add_task(key, total=None, lines=0)
+
+                def advance(text: str) -> None:
+                    bar.update(task, lines=bar.tasks[task].fields["lines"] + text.count("\n"))
+
+                stream: Any = _Counting(fh, advance)
+                rows = write_report(application, blobs, dx.DATASETS[key], batch_id, info.course_id, stream, channel)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                path.unlink()
+            raise
+    print(f"{path}\t{rows} rows")
+
+
+BatchOpt = Annotated[str, typer.Option("--batch-id", help="The batch to report on.")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Folder of the CSV file (created if missing).")]
+ChannelOpt = Annotated[
+    str | None, typer.Option("--channel", help="Requesting channel: keep only its learners (SPEC §6.3 step 7).")
+]
+
+
+@report_app.command("progress")
+def progress(batch_id: BatchOpt, out: OutOpt = Path("."), channel: ChannelOpt = None) -> None:
+    """Write <out>/<batchId>_progress_<yyyyMMdd>.csv (SPEC §6.4) and print its path and row count."""
+    _report("progress", batch_id, out, channel)
+
+
+@report_app.command("response")
+def response(batch_id: BatchOpt, out: OutOpt = Path("."), channel: ChannelOpt = None) -> None:
+    """Write <out>/<batchId>_response_<yyyyMMdd>.csv (SPEC §6.5, archived attempts included) and print its path."""
+    _report("response", batch_id, out, channel)

@@ -1,0 +1,152 @@
+"""`learnagg migrate …`: the score-metric migration (SPEC §6.1), with a progress bar and a summary of changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from learnagg.domain.legacy_agg import MigrationSummary
+from learnagg.entrypoints.cli.common import echo_json, open_app
+from learnagg.errors import InputError
+from learnagg.jobs.migrate_scores import (
+    DEFAULT_CHUNK_LEARNERS,
+    DEFAULT_CHUNK_ROWS,
+    STEP_BACKFILL,
+    STEP_LEGACY,
+    migrate_scores,
+)
+from learnagg.jobs.migrate_scores import Progress as MigrationProgress
+
+app = typer.Typer(
+    help="Score-metric migration (SPEC §6.1): idempotent, scoped by batch, with a dry run.", no_args_is_help=True
+)
+
+BatchIds = Annotated[
+    list[str] | None,
+    typer.Option("--batch-id", help="Only this batch; repeat the option for several. Default: every batch."),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Count what would change; write nothing.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON summary object on stdout instead of a table.")]
+ChunkRows = Annotated[
+    int, typer.Option("--chunk-rows", min=1, help="user_activity_agg rows per transaction (legacy-int step).")
+]
+ChunkLearners = Annotated[
+    int, typer.Option("--chunk-learners", min=1, help="Learners per transaction (backfill step).")
+]
+
+
+class _RateColumn(ProgressColumn):
+    """Items (rows or learners) per second of a task."""
+
+    def render(self, task: Task) -> Text:
+        """The task's current speed."""
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
+
+
+_LABELS = {STEP_LEGACY: "legacy agg rows", STEP_BACKFILL: "learners"}
+
+
+class _Bar(MigrationProgress):
+    """A Rich progress bar on stderr, one task per step (hidden when stderr is not a terminal)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def start(self, step: str, total: int) -> None:
+        """Add the step's task."""
+        self.tasks[step] = self.progress.add_task(_LABELS.get(step, step), total=total)
+
+    def advance(self, step: str, rows: int) -> None:
+        """Move the step's bar on."""
+        self.progress.advance(self.tasks[step], rows)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[_Bar]:
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+        yield _Bar(progress)
+
+
+def _scope(batch_ids: list[str] | None) -> list[str] | None:
+    ids = [b.strip() for b in batch_ids or []]
+    if any(not b for b in ids):
+        raise InputError("--batch-id must not be blank")
+    return ids or None
+
+
+def _report(summary: MigrationSummary, as_json: bool) -> None:
+    if as_json:
+        echo_json(summary.to_json())
+        return
+    title = f"learnagg {summary.command}" + (" (dry run: nothing written)" if summary.dry_run else "")
+    table = Table(title=title)
+    table.add_column("")
+    for step in summary.steps:
+        table.add_column(step.step, justify="right")
+    for label in ("rows examined", "rows changed", "rows created", "keys added", "keys updated"):
+        table.add_row(label, *(f"{getattr(step, label.replace(' ', '_')):,}" for step in summary.steps))
+    scope = "batches " + ", ".join(summary.batch_ids) if summary.batch_ids else "all batches"
+    table.caption = f"{scope}; {summary.seconds:.2f} s"
+    Console().print(table)
+
+
+@app.command("scores")
+def scores(
+    batch_ids: BatchIds = None,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+    chunk_rows: ChunkRows = DEFAULT_CHUNK_ROWS,
+    chunk_learners: ChunkLearners = DEFAULT_CHUNK_LEARNERS,
+) -> None:
+    """Copy legacy `agg` ints into `aggregates` where absent, then recompute score, max_score, attempts_count and
+    agg_details of every learner with attempts (SPEC §6.1 steps 1 and 2). No certificate requests are sent;
+    a second run changes nothing."""
+    scope = _scope(batch_ids)
+    with open_app() as la, _progress_bar() as bar:
+        summary = migrate_scores(
+            la, batch_ids=scope, dry_run=dry_run, chunk_rows=chunk_rows, chunk_learners=chunk_learners, progress=bar
+        )
+    _report(summary, as_json)
+
+
+@app.command("agg-to-aggregates")
+def agg_to_aggregates(
+    batch_ids: BatchIds = None,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+    chunk_rows: ChunkRows = DEFAULT_CHUNK_ROWS,
+) -> None:
+    """Copy legacy integer `agg` values into `aggregates` as doubles, never overwriting a key already there;
+    `agg_last_updated` is set only where absent and `agg` is left as it is (SPEC §6.1 step 1)."""
+    scope = _scope(batch_ids)
+    with open_app() as la, _progress_bar() as bar:
+        summary = migrate_scores(
+            la, batch_ids=scope, dry_run=dry_run, legacy_only=True, chunk_rows=chunk_rows, progress=bar
+        )
+    _report(summary, as_json)

@@ -1,0 +1,230 @@
+"""SPEC §5.10 exhaust request API on SQLite and PostgreSQL: envelope, access, lifecycle, links and downloads."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from learnagg.adapters.zipfiles import read_entry
+from learnagg.domain import exhaust as dx
+from learnagg.jobs.exhaust_runner import run_exhaust
+from learnagg.settings import Settings
+from tests.api.support import Api, create_user
+from tests.conftest import T
+from tests.jobs.test_exhaust_runner import BATCH, CHANNEL, blobs_of, world
+
+SUBMIT, READ, LIST = "/v1/dataset/request/submit", "/v1/dataset/request/read", "/v1/dataset/request/list"
+TODAY = "2023-11-14"  # T in setting `timezone` (UTC): the request id's date
+HEADERS = {"X-Channel-ID": CHANNEL}
+PROGRESS_HEADER = (
+    "Collection Id,Collection Name,Batch Id,Batch Name,User UUID,State,District,Org Name,School Id,School Name,"
+    "Block Name,Cluster Name,User Type,User Sub Type,Declared Board,Enrolment Date,Completion Date,"
+    "Certificate Status,Progress,Total Score,c1 - Score,c2 - Score"
+)
+ROW = "do_course,do_course,BatchId_batch-1,Batch One,{},,,,,,,,,,,20/09/2019,,,0,70%,60%,80%"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """The test database, and report files in a private folder."""
+    return Settings(database_url=database_url, blob_url=str(tmp_path / "blobs"))
+
+
+@pytest.fixture
+def staff(api: Api) -> Api:
+    """Report admins ra-1 and ra-2, an org admin, a learner and another org's report admin."""
+    create_user(api, "ra-1", rootOrgId=CHANNEL, roles=["REPORT_ADMIN"])
+    create_user(api, "ra-2", rootOrgId=CHANNEL, roles=["REPORT_ADMIN"])
+    create_user(api, "oa-1", rootOrgId=CHANNEL, roles=["ORG_ADMIN"])
+    create_user(api, "learner", rootOrgId=CHANNEL, roles=["PUBLIC"])
+    create_user(api, "ra-x", rootOrgId="org-x", roles=["REPORT_ADMIN"])
+    return api
+
+
+def request(tag: str = "tag-1", config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"tag": tag, "dataset": "progress-exhaust", "datasetConfig": config or {"batchId": BATCH}, **extra}
+
+
+def envelope(response: httpx.Response, api_id: str, status: int = 200) -> dict[str, Any]:
+    """Assert the analytics envelope; return the body."""
+    body = response.json()
+    assert response.status_code == status, body
+    assert (body["id"], body["ver"]) == (f"ekstep.analytics.dataset.request.{api_id}", "1.0")
+    assert set(body) == {"id", "ver", "ts", "params", "responseCode", "result"}
+    assert set(body["params"]) == {"resmsgid", "msgid", "status", "err", "errmsg"}
+    return body
+
+
+def success(response: httpx.Response, api_id: str) -> Any:
+    body = envelope(response, api_id)
+    assert (body["params"]["status"], body["responseCode"], body["params"]["err"]) == ("successful", "OK", None)
+    return body["result"]
+
+
+def refused(response: httpx.Response, api_id: str, status: int, code: str, message: str | None = None) -> None:
+    body = envelope(response, api_id, status)
+    assert (body["params"]["status"], body["responseCode"], body["params"]["err"]) == ("failed", code, code)
+    if message is not None:
+        assert body["params"]["errmsg"] == message
+
+
+def submit(api: Api, user: str, req: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
+    return api.as_user(user).post(SUBMIT, req, headers=HEADERS if headers is None else headers)
+
+
+def test_submit_read_and_list(staff):
+    job = success(submit(staff, "ra-1", request()), "submit")
+    rid = dx.md5u(f"progress-exhaust|tag-1|ra-1|{CHANNEL}|{TODAY}")
+    assert job == {
+        "requestId": rid,
+        "tag": f"tag-1:{CHANNEL}",
+        "dataset": "progress-exhaust",
+        "requestedBy": "ra-1",
+        "requestedChannel": CHANNEL,
+        "status": "SUBMITTED",
+        "lastUpdated": T,
+        "datasetConfig": {"batchId": BATCH},
+        "attempts": 0,
+        "jobStats": {"dtJobSubmitted": T},
+        "statusMessage": "",
+    }
+    reader = staff.as_user("ra-1")
+    assert success(reader.get(f"{READ}/tag-1", params={"requestId": rid}, headers=HEADERS), "info") == job
+    # SPEC's paths are served too.
+    assert success(reader.get(f"/dataset/v1/request/read/tag-1?requestId={rid}", headers=HEADERS), "info") == job
+    assert success(reader.get(f"{LIST}/tag-1", headers=HEADERS), "list") == {"count": 1, "jobs": [job]}
+
+
+def test_request_id_includes_the_dataset_config_type(staff):
+    job = success(submit(staff, "ra-1", request(config={"batchId": BATCH, "type": "x"})), "submit")
+    assert job["requestId"] == dx.md5u(f"progress-exhaust|tag-1|ra-1|{CHANNEL}|{TODAY}|x")
+
+
+def test_same_day_resubmission_returns_the_request_unless_it_failed(staff, app, clock):
+    first = success(submit(staff, "ra-1", request(config={"batchId": "nope"})), "submit")
+    clock.now += 60_000
+    assert success(submit(staff, "ra-1", request()), "submit") == first  # unchanged, config included
+    run_exhaust(app, blobs_of(app))
+    failed = success(submit(staff, "ra-1", request(config={"batchId": "still-nope"})), "submit")
+    assert failed["requestId"] == first["requestId"]
+    assert (failed["status"], failed["attempts"], failed["datasetConfig"]) == (
+        "SUBMITTED",
+        1,
+        {"batchId": "still-nope"},
+    )
+    assert failed["jobStats"] == {"dtJobSubmitted": clock.now}
+    run_exhaust(app, blobs_of(app))
+    reader = staff.as_user("ra-1")
+    job = success(reader.get(f"{READ}/tag-1", params={"requestId": first["requestId"]}, headers=HEADERS), "info")
+    assert (job["status"], job["attempts"], job["statusMessage"], job["downloadUrls"]) == (
+        "FAILED",
+        2,
+        "No data found",
+        [],
+    )
+    assert job["jobStats"]["dtJobCompleted"] == clock.now and isinstance(job["jobStats"]["executionTime"], int)
+    clock.now += 86_400_000  # another day: another request
+    assert success(submit(staff, "ra-1", request()), "submit")["requestId"] != first["requestId"]
+
+
+@pytest.mark.parametrize(
+    ("req", "message"),
+    [
+        ({}, "tag is empty"),
+        ({"tag": " ", "dataset": "progress-exhaust"}, "tag is empty"),
+        ({"tag": "t"}, "dataset is empty"),
+        ({"tag": "t", "dataset": "progress-exhaust"}, "datasetConfig is empty"),
+        ({"tag": "t", "dataset": "progress-exhaust", "datasetConfig": {}}, "datasetConfig is empty"),
+        ({"tag": "t", "dataset": "other", "datasetConfig": {"batchId": "b"}}, dx.DATASET_INVALID),
+        (request(outputFormat="json"), dx.OUTPUT_FORMAT_INVALID),
+        (request(zipEncryption="des"), dx.ZIP_ENCRYPTION_INVALID),
+    ],
+)
+def test_submit_validation_in_order(staff, req, message):
+    refused(submit(staff, "ra-1", req), "submit", 400, "CLIENT_ERROR", message)
+
+
+def test_access_needs_the_channel_header_a_role_and_the_same_root_org(staff):
+    refused(submit(staff, "ra-1", request(), headers={}), "submit", 400, "CLIENT_ERROR", dx.CHANNEL_MISSING)
+    refused(submit(staff, "learner", request()), "submit", 403, "FORBIDDEN")
+    refused(submit(staff, "ra-x", request()), "submit", 403, "FORBIDDEN")
+    refused(staff.post(SUBMIT, request(), headers=HEADERS), "submit", 401, "UNAUTHORIZED")
+    refused(submit(staff, "ra-1", request(requestedBy="ra-2")), "submit", 403, "FORBIDDEN")
+
+
+def test_only_the_requester_or_an_admin_reads_a_request(staff):
+    rid = success(submit(staff, "ra-1", request()), "submit")["requestId"]
+    query = {"params": {"requestId": rid}, "headers": HEADERS}
+    refused(staff.as_user("ra-2").get(f"{READ}/tag-1", **query), "info", 403, "FORBIDDEN", dx.NOT_REQUESTER)
+    assert success(staff.as_user("ra-2").get(f"{LIST}/tag-1", headers=HEADERS), "list") == {"count": 0, "jobs": []}
+    assert success(staff.as_user("oa-1").get(f"{READ}/tag-1", **query), "info")["requestId"] == rid
+    assert success(staff.as_user("oa-1").get(f"{LIST}/tag-1", headers=HEADERS), "list")["count"] == 1
+    assert success(staff.as_admin().get(f"{READ}/tag-1", **query), "info")["requestId"] == rid
+
+
+def test_read_of_an_unknown_request_is_200_failed(staff):
+    response = staff.as_user("ra-1").get(f"{READ}/tag-1", params={"requestId": "X"}, headers=HEADERS)
+    body = envelope(response, "info")
+    assert (body["params"]["status"], body["params"]["errmsg"], body["result"]) == ("failed", dx.NO_JOB, {})
+
+
+def test_list_is_newest_first_and_limited(staff, clock):
+    for tag_day in range(3):
+        clock.now = T + tag_day * 86_400_000
+        submit(staff, "ra-1", request())
+    jobs = success(staff.as_user("ra-1").get(f"{LIST}/tag-1?limit=2", headers=HEADERS), "list")
+    assert jobs["count"] == 2
+    assert [j["jobStats"]["dtJobSubmitted"] for j in jobs["jobs"]] == [T + 2 * 86_400_000, T + 86_400_000]
+    refused(staff.as_user("ra-1").get(f"{LIST}/tag-1?limit=x", headers=HEADERS), "list", 400, "CLIENT_ERROR")
+
+
+def _download_path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def test_end_to_end_submit_run_download_open_with_the_password(staff, app, caplog):
+    world(app)
+    req = request(encryptionKey="pa55word")
+    with caplog.at_level(logging.DEBUG):
+        rid = success(submit(staff, "ra-1", req), "submit")["requestId"]
+        summary = run_exhaust(app, blobs_of(app))
+    assert summary.succeeded == 1
+    assert "pa55word" not in caplog.text
+    job = success(staff.as_user("ra-1").get(f"{READ}/tag-1", params={"requestId": rid}, headers=HEADERS), "info")
+    assert (job["status"], job["expiresAt"], job["statusMessage"]) == ("SUCCESS", T + 30 * 60_000, "")
+    [url] = job["downloadUrls"]
+    assert url.startswith(f"http://testserver/v1/dataset/request/download/{rid}/{BATCH}_progress_20231115.zip?")
+    response = staff.get(_download_path(url))  # the signed link is enough on its own
+    assert (response.status_code, response.headers["content-type"]) == (200, "application/zip")
+    name, data = read_entry(io.BytesIO(response.content), "pa55word")
+    assert name == f"{BATCH}_progress_20231115.csv"
+    assert data.decode().split("\n") == [PROGRESS_HEADER, *(ROW.format(u) for u in ("Zed", "abe", "émile")), ""]
+    with pytest.raises(RuntimeError):
+        read_entry(io.BytesIO(response.content))
+
+
+def test_download_links_are_signed_expire_and_check_the_caller(staff, app, clock):
+    world(app, attempts=False)
+    rid = success(submit(staff, "ra-1", request()), "submit")["requestId"]
+    run_exhaust(app, blobs_of(app))
+    [url] = success(staff.as_user("ra-1").get(f"{READ}/tag-1", params={"requestId": rid}, headers=HEADERS), "info")[
+        "downloadUrls"
+    ]
+    path = _download_path(url)
+    file_path = path.split("?")[0]
+    assert staff.get(path).status_code == 200
+    assert staff.as_user("ra-1").get(file_path).status_code == 200  # the requester, without a link
+    assert staff.as_user("oa-1").get(file_path).status_code == 200  # an admin of the channel
+    refused(staff.as_user("ra-2").get(path), "download", 403, "FORBIDDEN", dx.NOT_REQUESTER)
+    refused(staff.get(file_path), "download", 401, "UNAUTHORIZED")
+    refused(staff.get(path.replace("signature=", "signature=0")), "download", 403, "FORBIDDEN")
+    refused(staff.get(file_path + "x"), "download", 404, "RESOURCE_NOT_FOUND")
+    clock.now += 30 * 60_000
+    refused(staff.get(path), "download", 403, "FORBIDDEN", "Download link is invalid or has expired")
