@@ -40,13 +40,12 @@ from learnagg.adapters.store.tables import group_member, groups, user_activity_a
 from learnagg.adapters.tokens import TokenKeys
 from learnagg.devtools.redisserver import RedisServer
 from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE, parse_hierarchy
-from learnagg.errors import ConfigurationError, InputError, LearnaggError
+from learnagg.errors import InputError, LearnaggError
 from learnagg.services.bench_api_load import Load, Measured, cpu_seconds, drive, serve, summarise
-from learnagg.services.bench_ingest import memory_gib
+from learnagg.services.bench_common import check_backend, memory_gib, postgres_version, scratch_database
 from learnagg.services.courses import load_courses
 from learnagg.settings import AuthSettings
 
-BACKENDS = ("sqlite", "postgres")
 DEFAULT_GROUPS = ((100, 10), (1000, 20))
 PATH = "/v1/group/activity/agg"
 SEED = 11
@@ -94,8 +93,7 @@ class ApiBenchConfig:
         Raises:
             InputError: with a one-line reason.
         """
-        if self.backend not in BACKENDS:
-            raise InputError(f"unknown backend {self.backend!r}: use {' or '.join(BACKENDS)}")
+        check_backend(self.backend)
         if not self.groups:
             raise InputError("give at least one --group MxA")
         for members, assessments in self.groups:
@@ -272,28 +270,16 @@ def seed(url: str, config: ApiBenchConfig) -> None:
 @contextmanager
 def _database(backend: str) -> Iterator[tuple[str, str | None]]:
     """A fresh database URL and, on PostgreSQL, the server version."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="learnagg-bench-api-") as folder:
-            yield f"sqlite:///{folder}/api.db", None
-        return
-    from learnagg.devtools.pgserver import PostgresServer, PostgresUnavailable
-
-    try:
-        server = PostgresServer(durable=True)
-        server.start()
-    except (PostgresUnavailable, RuntimeError) as exc:
-        raise ConfigurationError(f"cannot start a private PostgreSQL server: {str(exc).splitlines()[0]}") from exc
-    try:
-        url = server.create_database("bench_api")
+    with (
+        tempfile.TemporaryDirectory(prefix="learnagg-bench-api-") as folder,
+        scratch_database(backend, folder, "bench_api") as url,
+    ):
         store = Store(url)
         try:
-            with store.read() as conn:
-                version = str(conn.execute(text("SHOW server_version")).scalar_one())
+            version = postgres_version(store)
         finally:
             store.dispose()
         yield url, version
-    finally:
-        server.stop()
 
 
 # -- the run -------------------------------------------------------------------------------------------------

@@ -25,9 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
@@ -39,13 +37,12 @@ from learnagg.adapters.store.store import Store
 from learnagg.adapters.store.tables import assessment_aggregator, user_activity_agg
 from learnagg.domain.archive_csv import WEEK_MS
 from learnagg.domain.attempt_metrics import AttemptRecord, content_metrics, render_agg_details
-from learnagg.errors import ConfigurationError, InputError, LearnaggError
+from learnagg.errors import LearnaggError
 from learnagg.jobs.archival import run_archive
 from learnagg.jobs.archival_delete import run_delete
-from learnagg.services.bench_ingest import memory_gib
+from learnagg.services.bench_common import check_backend, check_range, memory_gib, postgres_version, scratch_database
 from learnagg.settings import Settings, load_settings
 
-BACKENDS = ("sqlite", "postgres")
 COURSES = 2
 BATCHES_PER_COURSE = 2
 WEEKS = 26
@@ -73,12 +70,9 @@ class ArchiveBenchConfig:
         Raises:
             InputError: with a one-line reason.
         """
-        if self.backend not in BACKENDS:
-            raise InputError(f"unknown backend {self.backend!r}: use {' or '.join(BACKENDS)}")
-        if not 8 <= self.rows <= 20_000_000:
-            raise InputError(f"--rows must be between 8 and 20000000, not {self.rows}")
-        if not 0 <= self.questions <= 100:
-            raise InputError(f"--questions must be between 0 and 100, not {self.questions}")
+        check_backend(self.backend)
+        check_range("--rows", self.rows, 8, 20_000_000)
+        check_range("--questions", self.questions, 0, 100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,24 +267,6 @@ def _seed(store: Store, config: ArchiveBenchConfig) -> int:
 # -- databases ----------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _database(backend: str, folder: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{folder}/archive.db"
-        return
-    from learnagg.devtools.pgserver import PostgresServer, PostgresUnavailable
-
-    try:
-        server = PostgresServer(durable=True)
-        server.start()
-    except (PostgresUnavailable, RuntimeError) as exc:
-        raise ConfigurationError(f"cannot start a private PostgreSQL server: {str(exc).splitlines()[0]}") from exc
-    try:
-        yield server.create_database("bench_archive")
-    finally:
-        server.stop()
-
-
 def _count(store: Store) -> int:
     with store.read() as conn:
         return int(conn.execute(select(func.count()).select_from(assessment_aggregator)).scalar_one())
@@ -308,7 +284,7 @@ def run_archive_bench(config: ArchiveBenchConfig, progress: Say | None = None) -
     say = progress or (lambda _line: None)
     with (
         tempfile.TemporaryDirectory(prefix="learnagg-bench-archive-") as tmp,
-        _database(config.backend, Path(tmp)) as url,
+        scratch_database(config.backend, tmp, "bench_archive") as url,
     ):
         settings: Settings = load_settings(database_url=url, blob_url=f"{tmp}/blobs")
         say(f"inserting {config.rows} rows of {config.questions} questions in a child process (not timed)")
@@ -316,10 +292,7 @@ def run_archive_bench(config: ArchiveBenchConfig, progress: Say | None = None) -
             learners = child.submit(seed_database, url, config.rows, config.questions).result()
         app = bootstrap.build(settings)
         try:
-            pg_version = None
-            if app.store.backend == "postgresql":
-                with app.store.read() as conn:
-                    pg_version = str(conn.execute(text("SHOW server_version")).scalar_one())
+            pg_version = postgres_version(app.store)
             blobs = open_store(settings.blob_url)
             baseline = rss_bytes()
             say("archive run (timed)")

@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -40,12 +39,11 @@ from learnagg.adapters.store import schema
 from learnagg.adapters.store.tables import assessment_aggregator, course_batch, user_activity_agg, user_enrolments
 from learnagg.adapters.store.tables import users as users_table
 from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE, parse_hierarchy
-from learnagg.errors import ConfigurationError, InputError, LearnaggError
-from learnagg.services.bench_ingest import memory_gib
+from learnagg.errors import LearnaggError
+from learnagg.services.bench_common import check_backend, check_range, memory_gib, scratch_database
 from learnagg.services.courses import load_courses
 from learnagg.settings import load_settings
 
-BACKENDS = ("sqlite", "postgres")
 COURSE_ID = "do_exhaust_course"
 PROGRESS_BATCH, RESPONSE_BATCH = "bench_progress", "bench_response"
 QUESTIONS = 10  # per attempt
@@ -74,14 +72,10 @@ class ExhaustBenchConfig:
         Raises:
             InputError: with a one-line reason.
         """
-        if self.backend not in BACKENDS:
-            raise InputError(f"unknown backend {self.backend!r}: use {' or '.join(BACKENDS)}")
-        if not 1 <= self.enrolments <= 10_000_000:
-            raise InputError(f"--enrolments must be between 1 and 10000000, not {self.enrolments}")
-        if not 2 <= self.assessments <= 500:
-            raise InputError(f"--assessments must be between 2 and 500, not {self.assessments}")
-        if not QUESTIONS * ATTEMPTS_PER_LEARNER <= self.question_rows <= 100_000_000:
-            raise InputError(f"--question-rows must be between 40 and 100000000, not {self.question_rows}")
+        check_backend(self.backend)
+        check_range("--enrolments", self.enrolments, 1, 10_000_000)
+        check_range("--assessments", self.assessments, 2, 500)
+        check_range("--question-rows", self.question_rows, QUESTIONS * ATTEMPTS_PER_LEARNER, 100_000_000)
 
     @property
     def response_learners(self) -> int:
@@ -316,24 +310,6 @@ def _timed(database_url: str, report: str, archive_path: Path | None = None) -> 
         return pool.submit(run_report, database_url, report, archive_path).result()
 
 
-@contextmanager
-def _database(backend: str, folder: str) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{folder}/exhaust.db"
-        return
-    from learnagg.devtools.pgserver import PostgresServer, PostgresUnavailable
-
-    try:
-        server = PostgresServer(durable=True)
-        server.start()
-    except (PostgresUnavailable, RuntimeError) as exc:
-        raise ConfigurationError(f"cannot start a private PostgreSQL server: {str(exc).splitlines()[0]}") from exc
-    try:
-        yield server.create_database("bench_exhaust")
-    finally:
-        server.stop()
-
-
 def run_exhaust_bench(config: ExhaustBenchConfig, progress: Progress | None = None) -> ExhaustBenchResult:
     """Run the exhaust benchmark (see the module docstring).
 
@@ -344,7 +320,10 @@ def run_exhaust_bench(config: ExhaustBenchConfig, progress: Progress | None = No
     """
     config.validate()
     say = progress or (lambda _line: None)
-    with tempfile.TemporaryDirectory(prefix="learnagg-bench-") as folder, _database(config.backend, folder) as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="learnagg-bench-") as folder,
+        scratch_database(config.backend, folder, "bench_exhaust") as url,
+    ):
         archive_path = Path(folder) / "archived.jsonl"
         app = bootstrap.build(load_settings(database_url=url))
         try:

@@ -21,9 +21,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -37,11 +36,17 @@ from learnagg.adapters.store.store import Store, normalise_url
 from learnagg.adapters.store.tables import assessment_aggregator, user_activity_agg
 from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE, parse_hierarchy
 from learnagg.errors import ConfigurationError, InputError, LearnaggError
+from learnagg.services.bench_common import (
+    check_backend,
+    check_range,
+    memory_gib,
+    postgres_version,
+    private_postgres,
+)
 from learnagg.services.courses import load_courses
 from learnagg.services.demo_data import ECML_MIME_TYPE, DemoQuestion, assess_telemetry, batch_event
 from learnagg.settings import Settings, load_settings
 
-BACKENDS = ("sqlite", "postgres")
 CONTENTS_PER_LEARNER = 4
 COURSE_ID = "do_bench_course"
 BATCH_ID = "bench_batch"
@@ -69,14 +74,10 @@ class IngestBenchConfig:
         Raises:
             InputError: with a one-line reason.
         """
-        if self.backend not in BACKENDS:
-            raise InputError(f"unknown backend {self.backend!r}: use {' or '.join(BACKENDS)}")
-        if not 1 <= self.attempts <= 10_000_000:
-            raise InputError(f"--attempts must be between 1 and 10000000, not {self.attempts}")
-        if not 1 <= self.questions <= 1000:
-            raise InputError(f"--questions must be between 1 and 1000, not {self.questions}")
-        if not 1 <= self.batch_size <= 100_000:
-            raise InputError(f"--batch-size must be between 1 and 100000, not {self.batch_size}")
+        check_backend(self.backend)
+        check_range("--attempts", self.attempts, 1, 10_000_000)
+        check_range("--questions", self.questions, 1, 1000)
+        check_range("--batch-size", self.batch_size, 1, 100_000)
         if self.database_url is not None and self.backend != "postgres":
             raise InputError("--database-url is for --backend postgres (SQLite always uses a temporary folder)")
 
@@ -212,15 +213,6 @@ def write_transactions(
 # -- machine ------------------------------------------------------------------------------------------------
 
 
-def memory_gib(meminfo: Path = Path("/proc/meminfo")) -> float | None:
-    """Total memory in GiB from /proc/meminfo (None where there is no such file)."""
-    with suppress(OSError, ValueError):
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 1024**2, 1)
-    return None
-
-
 # -- databases ----------------------------------------------------------------------------------------------
 
 
@@ -232,17 +224,8 @@ def _sqlite_databases() -> Iterator[tuple[str, str]]:
 
 @contextmanager
 def _private_postgres() -> Iterator[tuple[str, str]]:
-    from learnagg.devtools.pgserver import PostgresServer, PostgresUnavailable
-
-    try:
-        server = PostgresServer(durable=True)
-        server.start()
-    except (PostgresUnavailable, RuntimeError) as exc:
-        raise ConfigurationError(f"cannot start a private PostgreSQL server: {str(exc).splitlines()[0]}") from exc
-    try:
+    with private_postgres() as server:
         yield server.create_database("bench_aggregator"), server.create_database("bench_bare_write")
-    finally:
-        server.stop()
 
 
 @contextmanager
@@ -358,13 +341,6 @@ def _bare_write(url: str, attempt_rows: list[dict[str, Any]], activity_rows: lis
         store.dispose()
 
 
-def _postgres_version(store: Store) -> str | None:
-    if store.backend != "postgresql":
-        return None
-    with store.read() as conn:
-        return str(conn.execute(text("SHOW server_version")).scalar_one())
-
-
 def run_ingest_bench(config: IngestBenchConfig, progress: Progress | None = None) -> IngestBenchResult:
     """Run the ingest benchmark (see the module docstring).
 
@@ -391,7 +367,7 @@ def run_ingest_bench(config: IngestBenchConfig, progress: Progress | None = None
                 a, u = assessment_aggregator.c, user_activity_agg.c
                 attempt_rows = _rows(conn, assessment_aggregator, [a.last_attempted_on, a.attempt_id])
                 activity_rows = _rows(conn, user_activity_agg, [u.activity_id, u.context_id, u.user_id])
-            pg_version = _postgres_version(app.store)
+            pg_version = postgres_version(app.store)
         finally:
             app.close()
         say(f"bare write of {len(attempt_rows)} + {len(activity_rows)} rows into a fresh database")
