@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 .PHONY: demo test lint bench clean
 
 $(BIN)/python:
+	bash scripts/ensure-venv.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
