@@ -12,7 +12,7 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from learnagg.domain.numbers import is_numeric, is_numeric_text, to_double
+from learnagg.domain.numbers import finite_double, is_numeric, is_numeric_text, to_double
 
 GRADING_METHODS = ("best", "latest", "first", "average")
 
@@ -60,16 +60,6 @@ def _reject_constant(name: str) -> object:
 def _is_non_empty_string(value: object) -> TypeGuard[str]:
     # SPEC C8: a JSON string that is not empty or whitespace-only.
     return isinstance(value, str) and value.strip() != ""
-
-
-def _finite_double(value: object) -> float | None:
-    if not is_numeric(value):
-        return None
-    try:
-        result = to_double(value)
-    except (ValueError, OverflowError):
-        return None
-    return result if math.isfinite(result) else None
 
 
 def _to_decimal(value: object) -> Decimal | None:
@@ -136,8 +126,8 @@ def _parse_entry(text: str, zone: ZoneInfo) -> AttemptRecord | None:
     content_id = entry.get("content_id")
     if not _is_non_empty_string(attempt_id) or not _is_non_empty_string(content_id):
         return None
-    score = _finite_double(entry.get("score"))
-    max_score = _finite_double(entry.get("max_score"))
+    score = finite_double(entry.get("score"))
+    max_score = finite_double(entry.get("max_score"))
     if score is None or max_score is None:
         return None
     return AttemptRecord(

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from learnagg.domain.numbers import is_number, is_numeric, to_double
+from learnagg.domain.numbers import finite_double, is_number
 
 
 def _as_map(value: object) -> dict[str, object]:
     # A null (or malformed, non-object) map column counts as {} (SPEC D2).
     return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _legacy_double(value: object) -> float | None:
-    """An `agg` value widened to a double; None when it is not a finite number (such an entry is left alone)."""
-    if not is_numeric(value):
-        return None
-    try:
-        result = to_double(value)
-    except (ValueError, OverflowError):
-        return None
-    return result if math.isfinite(result) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +39,7 @@ def missing_legacy_values(agg: object, aggregates: object) -> dict[str, float]:
     for key, value in _as_map(agg).items():
         if key in current:  # existing doubles are never overwritten
             continue
-        double = _legacy_double(value)
+        double = finite_double(value)  # not a finite number: the entry is left alone
         if double is not None:
             missing[key] = double
     return missing

@@ -93,3 +93,14 @@ def truncated_int(value: object) -> int | None:
     else:
         return None
     return result if -_INT64 - 1 <= result <= _INT64 else None
+
+
+def finite_double(value: object) -> float | None:
+    """A number or numeric string as a finite double; None for anything else (including NaN and infinities)."""
+    if not is_numeric(value):
+        return None
+    try:
+        result = to_double(value)
+    except (ValueError, OverflowError):
+        return None
+    return result if math.isfinite(result) else None
