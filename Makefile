@@ -36,10 +36,15 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-redis.sh
 	$(BIN)/learnagg bench ingest --backend sqlite
 	$(BIN)/learnagg bench ingest --backend postgres
 	$(BIN)/learnagg bench api --backend sqlite
 	$(BIN)/learnagg bench api --backend postgres
+	$(BIN)/learnagg bench archive --rows 1000000 --backend sqlite
+	$(BIN)/learnagg bench archive --rows 1000000 --backend postgres
+	$(BIN)/learnagg bench exhaust --backend sqlite
+	$(BIN)/learnagg bench exhaust --backend postgres
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis learnagg.db learnagg.db-wal learnagg.db-shm
