@@ -35,6 +35,8 @@ class AssessmentSettings(BaseModel):
     supported_object_types: list[str] = Field(default_factory=lambda: ["QuestionSet"])
     supported_primary_categories: list[str] = Field(default_factory=list)
     attempts: AttemptsSettings = Field(default_factory=AttemptsSettings)
+    # Most answers one attempt may carry, counted before de-duplication (input bounds, docs/threat-model.md).
+    max_questions: int = Field(default=1000, ge=1, le=1_000_000)
 
 
 class LegacySettings(BaseModel):
@@ -53,6 +55,11 @@ class WorkerSettings(BaseModel):
     poll_interval: float = Field(default=0.5, gt=0)
     # Seconds to wait before retrying a batch that hit an internal error (database unavailable, …).
     retry_delay: float = Field(default=2.0, ge=0)
+    # Transient errors (lost connection, serialization failure, lock timeout, deadlock) retry the batch with
+    # exponential backoff and jitter: `retry_delay` doubling up to `retry_max_delay` seconds.
+    retry_max_delay: float = Field(default=60.0, ge=0)
+    # `worker --until-idle` exits 1 after this many consecutive failures of the same batch of one job.
+    max_retries: int = Field(default=5, ge=0)
 
 
 class AuthSettings(BaseModel):
@@ -68,6 +75,16 @@ class AuthSettings(BaseModel):
     hs256_secret: str = ""
     # Lifetime of tokens minted by `learnagg token`.
     token_ttl_seconds: int = Field(default=86_400, ge=60)
+    # Clock skew allowed when checking `exp`, `nbf` and `iat`.
+    leeway_seconds: int = Field(default=30, ge=0, le=3600)
+    # When set, tokens must carry this `iss` / `aud`.
+    issuer: str = ""
+    audience: str = ""
+    # RS256 keys may also come from a JWKS URL (fetched on demand and cached).
+    jwks_url: str = ""
+    jwks_cache_seconds: int = Field(default=300, ge=0)
+    # Where the embedded HS256 secret is kept (created with mode 0600); empty keeps it in the database.
+    secret_file: str = ""
 
 
 class ApiSettings(BaseModel):
@@ -80,6 +97,8 @@ class ApiSettings(BaseModel):
     # Threads serving requests in each process; 0 means one per core. Request work is Python under the GIL,
     # so more threads only interleave (measured in BENCHMARKS.md).
     threads: int = Field(default=0, ge=0, le=256)
+    # Largest request body accepted; larger bodies are answered 413 REQUEST_TOO_LARGE.
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
 
 
 class GroupAggCacheSettings(BaseModel):
@@ -87,6 +106,14 @@ class GroupAggCacheSettings(BaseModel):
 
     enabled: bool = False
     ttl_seconds: int = Field(default=3600, ge=1)
+
+
+class GroupsSettings(BaseModel):
+    """Groups (docs/threat-model.md): who may put a learner in a group."""
+
+    # A membership added by someone other than the member (and not by a platform admin) starts `invited` and
+    # counts only once the member accepts it. False: members are active at once, as in the reference platform.
+    member_consent: bool = True
 
 
 class GroupAggSettings(BaseModel):
@@ -171,6 +198,8 @@ class ExhaustSettings(BaseModel):
     secret_key: str = ""
     # Prefix of download links (https://reports.example.org); empty: the address the API was called at.
     public_url: str = ""
+    # A platform admin may submit, list and download any channel's reports without an exhaust role there.
+    platform_admin_any_channel: bool = False
 
 
 class Settings(BaseSettings):
@@ -197,6 +226,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    groups: GroupsSettings = Field(default_factory=GroupsSettings)
     group_agg: GroupAggSettings = Field(default_factory=GroupAggSettings)
     activity: ActivitySettings = Field(default_factory=ActivitySettings)
     cert: CertSettings = Field(default_factory=CertSettings)
