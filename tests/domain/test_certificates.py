@@ -9,6 +9,8 @@ import pytest
 from learnagg.domain.assess_event import InvalidEvent
 from learnagg.domain.certificate_templates import ScoreRule, parse_template, svg_templates
 from learnagg.domain.certificates import (
+    best_percentage,
+    content_percentages,
     course_score,
     enrollment_eligibility,
     evaluate,
@@ -208,6 +210,14 @@ def test_k6_content_type_must_match_exactly():
     assert course_score({"score:a1": 1.0}, {"a1": "selfassess"}, ["SelfAssess"]) == 0.0
 
 
+def test_k6_percentages_by_content_are_the_related_map():
+    metrics = {"score:a2": 3.0, "max_score:a2": 4.0, "score:a1": 1.33, "max_score:a1": 2.0, "score:r1": 9.0}
+    pct = content_percentages(metrics, TYPES, ["SelfAssess"])
+    assert pct == {"a1": 66.5, "a2": 75.0} and list(pct) == ["a1", "a2"]  # content id order
+    assert content_percentages({"score:a1": 1.0, "max_score:a1": 0.0}, TYPES, ["SelfAssess"]) == {}
+    assert best_percentage(pct) == 75.0 and best_percentage({}) == 0.0
+
+
 # --- K5 ---
 
 ROW = {"active": True, "status": 2, "completedon": 1, "issued_certificates": None}
@@ -265,12 +275,15 @@ def test_evaluate_needs_every_criterion_and_adds_related_extras():
     )
     assert parsed is not None
     profile = user_profile(USER)
-    passed = evaluate(parsed, enrolment=ROW, reissue=False, score=66.5, profile=profile)
+    pct = {"a1": 66.5, "a2": 40.0}
+    passed = evaluate(parsed, enrolment=ROW, reissue=False, percentages=pct, profile=profile)
     assert passed is not None
-    assert passed.related == {"enrollment": {"completedOn": 1}, "assessment": {"score": 66.5}}
-    assert evaluate(parsed, enrolment=ROW, reissue=False, score=49.0, profile=profile) is None
-    assert evaluate(parsed, enrolment=ROW, reissue=False, score=66.5, profile={**profile, "rootOrgId": "x"}) is None
-    assert evaluate(parsed, enrolment={**ROW, "status": 1}, reissue=False, score=66.5, profile=profile) is None
+    assert passed.related == {"enrollment": {"completedOn": 1}, "assessment": {"score": {"a1": 66.5, "a2": 40.0}}}
+    assert evaluate(parsed, enrolment=ROW, reissue=False, percentages={"a1": 49.0}, profile=profile) is None
+    assert evaluate(parsed, enrolment=ROW, reissue=False, percentages={}, profile=profile) is None
+    other = {**profile, "rootOrgId": "x"}
+    assert evaluate(parsed, enrolment=ROW, reissue=False, percentages=pct, profile=other) is None
+    assert evaluate(parsed, enrolment={**ROW, "status": 1}, reissue=False, percentages=pct, profile=profile) is None
 
 
 # --- issued certificates ---

@@ -72,7 +72,7 @@ def test_assessment_then_completion_issues_one_certificate_with_the_score(app):
         "batchId": B,
         "courseId": C,
         "type": "Flow certificate",
-        "assessment": {"score": 66.5},
+        "assessment": {"score": {ASSESSMENT: 66.5}},
     }
     assert (edata["userId"], edata["courseName"], edata["issuedDate"]) == (U, "Flow course", "2023-11-14")
     with app.store.read() as conn:

@@ -352,7 +352,7 @@ def test_k6_course_score_against_the_threshold(capp, threshold, passes):
     events = generated(capp)
     assert len(events) == int(passes)
     if passes:
-        assert events[0]["edata"]["related"]["assessment"] == {"score": 66.5}
+        assert events[0]["edata"]["related"]["assessment"] == {"score": {A1: 66.5}}
 
 
 def test_k6_aggregates_win_over_agg_and_other_content_types_are_ignored(capp):
@@ -361,14 +361,34 @@ def test_k6_aggregates_win_over_agg_and_other_content_types_are_ignored(capp):
     add_scores(capp, {f"score:{A1}": 0.7, "score:do_r1": 1.0}, agg={f"score:{A1}": 0, f"max_score:{A1}": 1})
     run(capp, request())
     [event] = generated(capp)
-    assert event["edata"]["related"]["assessment"] == {"score": 70.0}
+    assert event["edata"]["related"]["assessment"] == {"score": {A1: 70.0}}
 
 
 def test_k6_missing_course_row_scores_zero(capp):
     learner(capp, templates={"t": template({"assessment": {"score": {"<": 1}}}, additionalProps=SCORE_PROPS)})
     run(capp, request())
     [event] = generated(capp)
-    assert event["edata"]["related"]["assessment"] == {"score": 0.0}
+    assert event["edata"]["related"]["assessment"] == {"score": {}}
+
+
+def test_k6_related_score_is_the_per_content_percentage_map(capp):
+    """Regression: ``related.assessment.score`` was the course score (one number) instead of the K6.2 map."""
+    hierarchy = course(C, [A1, "do_a2", "do_a3"])
+    load(capp, hierarchy | {"children": [*hierarchy["children"], *_with_resource()["children"][1:]]})
+    learner(capp, templates={"t": template({"assessment": {"score": {">=": 75}}}, additionalProps=SCORE_PROPS)})
+    metrics = {f"score:{A1}": 1.33, f"max_score:{A1}": 2.0, "score:do_a2": 3.0, "max_score:do_a2": 4.0}
+    # do_a3 has max 0 (left out), do_r1 is a Resource (left out), do_x is not in the course (unknown type).
+    metrics |= {"score:do_a3": 1.0, "max_score:do_a3": 0.0, "score:do_r1": 1.0, "score:do_x": 5.0}
+    add_scores(capp, metrics)
+    run(capp, request())
+    [event] = generated(capp)
+    # The threshold compares the best percentage (75.0); the map carries every counted content.
+    assert event["edata"]["related"] == {
+        "batchId": B,
+        "courseId": C,
+        "type": "Course completion",
+        "assessment": {"score": {A1: 66.5, "do_a2": 75.0}},
+    }
 
 
 def test_k6_without_score_prop_no_related_assessment(capp):

@@ -148,27 +148,41 @@ def score_content_ids(metrics: Mapping[str, float]) -> set[str]:
     return {k[len(_SCORE_PREFIX) :] for k in metrics if k.startswith(_SCORE_PREFIX)}
 
 
-def course_score(
+def content_percentages(
     metrics: Mapping[str, float], content_types: Mapping[str, str | None], supported: Collection[str]
-) -> float:
-    """K6.2–3: the best ``score*100/max`` over assessments of a supported content type, or 0.0.
+) -> dict[str, float]:
+    """K6.2: ``score*100/max`` of each assessment of a supported content type, by content id (in id order).
 
     Args:
         metrics: ``merged`` of the user's course row (aggregates win over agg).
         content_types: `content.content_type` by content id; unknown contents are ignored.
         supported: ``assessment.supported_content_types`` (exact match).
+
+    Returns:
+        The map that ``related.assessment.score`` carries (K6.5). A content whose max score is 0 is left out; an
+        absent max score counts as 1.0.
     """
-    best: float | None = None
+    out: dict[str, float] = {}
     for content_id in sorted(score_content_ids(metrics)):
         if content_types.get(content_id) not in supported:
             continue
         max_score = metrics.get(f"max_score:{content_id}", 1.0)
         if max_score == 0:
             continue
-        pct = metrics[_SCORE_PREFIX + content_id] * 100 / max_score
-        if best is None or pct > best:
-            best = pct
-    return 0.0 if best is None else best
+        out[content_id] = metrics[_SCORE_PREFIX + content_id] * 100 / max_score
+    return out
+
+
+def best_percentage(percentages: Mapping[str, float]) -> float:
+    """K6.3: the course score, the best per-content percentage, or 0.0 when there is none."""
+    return max(percentages.values(), default=0.0)
+
+
+def course_score(
+    metrics: Mapping[str, float], content_types: Mapping[str, str | None], supported: Collection[str]
+) -> float:
+    """K6.2–3: the best ``score*100/max`` over assessments of a supported content type, or 0.0."""
+    return best_percentage(content_percentages(metrics, content_types, supported))
 
 
 # --- K7 user --------------------------------------------------------------------------------------------------------
@@ -241,7 +255,7 @@ def evaluate(
     *,
     enrolment: Mapping[str, Any] | None,
     reissue: bool,
-    score: float,
+    percentages: Mapping[str, float],
     profile: Mapping[str, Any],
 ) -> Passed | None:
     """K5–K8 for one user and template: None unless every criterion the template has passes.
@@ -250,13 +264,13 @@ def evaluate(
         template: A valid template.
         enrolment: The user's `user_enrolments` row (column → value), or None.
         reissue: ``edata.reIssue`` of the request.
-        score: The user's course score (K6.3).
+        percentages: The user's per-content percentages (K6.2); their best is the course score (K6.3).
         profile: The user's `user_profile`.
     """
     eligibility = enrollment_eligibility(template.enrollment, enrolment, template.name, reissue)
     if not eligibility.eligible:
         return None
-    if template.score is not None and not template.score.passes(score):
+    if template.score is not None and not template.score.passes(best_percentage(percentages)):
         return None
     if template.user is not None and not user_matches(template.user, profile):
         return None
@@ -264,5 +278,6 @@ def evaluate(
     if template.enrollment_props:
         related["enrollment"] = related_enrollment(template.enrollment_props, enrolment)
     if template.score is not None and "score" in template.assessment_props:
-        related["assessment"] = {"score": score}
+        # K6.5: the per-content map, as the reference sends it (docs/jobs.md), not the course score.
+        related["assessment"] = {"score": dict(percentages)}
     return Passed(eligibility.old_id, related)

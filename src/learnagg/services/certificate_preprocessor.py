@@ -20,7 +20,7 @@ from learnagg.domain.certificates import (
     USER_DELETED,
     CertificateRequest,
     Passed,
-    course_score,
+    content_percentages,
     evaluate,
     issued_certificate,
     parse_certificate_request,
@@ -153,9 +153,11 @@ class CertificatePreProcessor:
             learner = (user_id, request.course_id, request.batch_id)
             enrolment = reads.enrolments.get(learner)
             profile = user_profile(user)
-            score = course_score(reads.metrics.get(learner, {}), reads.content_types, self.supported)
+            percentages = content_percentages(reads.metrics.get(learner, {}), reads.content_types, self.supported)
             for template in templates:
-                passed = evaluate(template, enrolment=enrolment, reissue=request.reissue, score=score, profile=profile)
+                passed = evaluate(
+                    template, enrolment=enrolment, reissue=request.reissue, percentages=percentages, profile=profile
+                )
                 if passed is None:
                     continue
                 completed_on = None if enrolment is None else enrolment.get("completedon")
