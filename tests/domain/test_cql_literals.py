@@ -11,20 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from learnagg.domain.cql_literals import (
-    CqlMap,
-    CqlSet,
-    CqlSyntaxError,
-    CqlType,
-    CqlUdt,
-    Instant,
-    decode_column,
-    parse_literal,
-    parse_timestamp,
-    parse_type,
-    unescape_text,
-    user_type,
-)
+from learnagg.domain.cql_lexer import parse_timestamp, unescape_text
+from learnagg.domain.cql_literals import decode_column, parse_literal
+from learnagg.domain.cql_types import CqlMap, CqlSet, CqlSyntaxError, CqlType, CqlUdt, Instant, parse_type, user_type
 
 QUESTION = user_type(
     "question",
