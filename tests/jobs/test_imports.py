@@ -14,7 +14,7 @@ from sqlalchemy import Table, delete, func, insert, select
 
 from learnagg.adapters.store import tables
 from learnagg.domain.archive_csv import COLUMNS, ArchiveWriter
-from learnagg.domain.cql_literals import parse_type
+from learnagg.domain.cql_types import parse_type
 from learnagg.errors import InputError
 from learnagg.jobs.imports import import_file
 from tests.conftest import T

@@ -14,7 +14,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 
 from learnagg.entrypoints.cli.common import echo_json, open_app
 from learnagg.errors import InputError
-from learnagg.jobs.imports import CHUNK_ROWS, TABLE_NAMES, ImportResult, import_file
+from learnagg.jobs.import_tables import TABLE_NAMES
+from learnagg.jobs.imports import CHUNK_ROWS, ImportResult, import_file
 
 ImportTable = Enum("ImportTable", {name: name for name in TABLE_NAMES}, type=str)  # type: ignore[misc]
 
