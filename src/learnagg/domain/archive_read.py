@@ -19,6 +19,10 @@ from learnagg.domain.archive_csv import COLUMNS, FLUSH_CHARS, ArchiveDigest, to_
 _LEGACY_TS = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}):(\d{3})(Z|[+-]\d{2}:?\d{2})?")
 
 
+# How a message about damaged bytes (not gzip, truncated, bad compressed data) begins.
+CORRUPT = "corrupt archive"
+
+
 class ArchiveFormatError(ValueError):
     """An archive that cannot be read: not gzip, truncated, a wrong header or a bad line (with its number)."""
 
@@ -214,7 +218,7 @@ class ArchiveReader:
                 self.rows += 1
                 yield row
         except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as exc:
-            raise ArchiveFormatError(f"after line {number}: corrupt archive: {exc}") from exc
+            raise ArchiveFormatError(f"{CORRUPT} after line {number}: {exc}") from exc
         self._done = True
 
 
@@ -265,5 +269,5 @@ def read_checksum(stream: IO[bytes]) -> str:
             while block := gz.read(FLUSH_CHARS):
                 digest.update(block)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise ArchiveFormatError(f"corrupt archive: {exc}") from exc
+        raise ArchiveFormatError(f"{CORRUPT}: {exc}") from exc
     return digest.hexdigest()

@@ -200,7 +200,11 @@ def _delete_file(app: App, blobs: ObjectStore, target: Row[Any], summary: Delete
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, ar.ArchiveFormatError) else f"corrupt archive: {exc}"
+    """The stored reason: the error type for I/O errors; one ``corrupt archive`` prefix for archive errors."""
+    text = str(exc)
+    if not isinstance(exc, ar.ArchiveFormatError):
+        return f"{type(exc).__name__}: {text}"
+    return text if text.startswith(ar.CORRUPT) else f"{ar.CORRUPT}: {text}"
 
 
 def _learner_groups(
