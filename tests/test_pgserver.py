@@ -9,7 +9,8 @@ from pathlib import Path
 
 import psycopg
 
-from learnagg.devtools.pgserver import PostgresServer, find_pg_bindir
+from learnagg.devtools.pg_binaries import find_pg_bindir
+from learnagg.devtools.pgserver import PostgresServer
 
 
 def _accepts_connections(port: int) -> bool:

@@ -6,122 +6,30 @@ import atexit
 import contextlib
 import os
 import pwd
-import re
 import shutil
-import signal
-import socket
 import stat
 import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["PostgresServer", "PostgresUnavailable", "find_pg_bindir"]
+from learnagg.devtools.pg_binaries import PostgresUnavailable, find_pg_bindir
+from learnagg.devtools.pg_process import (
+    PortInUse,
+    free_port,
+    log_tail,
+    shutdown,
+    start_watchdog,
+    tell_watchdog,
+    wait_ready,
+)
+
+__all__ = ["PostgresServer"]
 
 _SUPERUSER = "postgres"
 _OS_USER = "postgres"
-_START_TIMEOUT_S = 60.0
-_STOP_TIMEOUT_S = 30.0
 _PORT_ATTEMPTS = 5
-_BIND_ERROR = re.compile(r"could not (bind|create listen socket)|address already in use", re.IGNORECASE)
-
-# Run in a separate process as the current user: reads the postmaster's pid from a pipe and
-# waits until the parent's end closes (normal stop, or the parent dying, even by SIGKILL); then,
-# if the cluster is still there, shuts the postmaster down and removes the folder.
-_WATCHDOG = """
-import os, shutil, signal, sys, time
-root, pid = sys.argv[1], None
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-for line in sys.stdin.buffer:
-    if line.strip():
-        pid = int(line)
-lockfile = os.path.join(root, "data", "postmaster.pid")
-def alive():
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            if fh.read().rpartition(")")[2].split()[0] in ("Z", "X"):
-                return False
-    except (OSError, IndexError):
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return os.path.exists(lockfile)
-if pid is not None and os.path.exists(lockfile):
-    for sig, wait in ((signal.SIGINT, 20.0), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
-        if not alive():
-            break
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            break
-        deadline = time.monotonic() + wait
-        while alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-shutil.rmtree(root, ignore_errors=True)
-"""
-
-
-class PostgresUnavailable(RuntimeError):
-    """PostgreSQL server binaries or the ``postgres`` OS user are not available."""
-
-
-def _version_key(path: Path) -> tuple[int, ...]:
-    """Sort key for ``/usr/lib/postgresql/<N>`` folders (numeric, highest last)."""
-    parts = re.findall(r"\d+", path.name)
-    return tuple(int(p) for p in parts) if parts else (-1,)
-
-
-def _is_server_bindir(path: Path) -> bool:
-    """Return whether ``path`` holds executable ``initdb`` and ``postgres`` binaries."""
-    return all(os.access(path / name, os.X_OK) and (path / name).is_file() for name in ("initdb", "postgres"))
-
-
-def _candidate_bindirs() -> Iterator[Path]:
-    """Yield folders that may hold the PostgreSQL server binaries, best first."""
-    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: _version_key(p.parent))
-    yield from reversed(debian)
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(
-                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
-            ).stdout.strip()
-            if out:
-                yield Path(out)
-    for name in ("postgres", "initdb"):
-        found = shutil.which(name)
-        if found:
-            yield Path(found).resolve().parent
-
-
-def find_pg_bindir() -> Path | None:
-    """Find the folder with the PostgreSQL server binaries (``initdb``, ``postgres``).
-
-    Looks at ``/usr/lib/postgresql/<N>/bin`` (highest major version first), then at
-    ``pg_config --bindir``, then at ``PATH``.
-
-    Returns:
-        The folder, or ``None`` when no server binaries are installed.
-    """
-    for candidate in _candidate_bindirs():
-        if _is_server_bindir(candidate):
-            return candidate
-    return None
-
-
-def _free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresServer:
@@ -227,7 +135,7 @@ class PostgresServer:
         try:
             self._chown(self.root)
             self._check_reachable(self.root)
-            self._start_watchdog()
+            self._watchdog = start_watchdog(self._require_root())
             self._initdb()
             self._write_config()
             self._launch()
@@ -288,7 +196,7 @@ class PostgresServer:
             atexit.unregister(self.stop)
         proc, self._proc = self._proc, None
         if proc is not None:
-            self._shutdown(proc)
+            shutdown(proc)
         root, self.root = self.root, None
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
@@ -406,7 +314,7 @@ class PostgresServer:
     def _launch(self) -> None:
         """Start the postmaster on a free port, retrying when the port was taken meanwhile."""
         for attempt in range(_PORT_ATTEMPTS):
-            port = _free_port()
+            port = free_port()
             with self.log_path.open("ab") as log:
                 proc = subprocess.Popen(
                     [str(self.bindir / "postgres"), "-D", str(self.data_dir), "-p", str(port)],
@@ -416,79 +324,15 @@ class PostgresServer:
                     **self._proc_kwargs(),
                 )
             self._proc, self._port = proc, port
-            self._tell_watchdog(proc.pid)
+            tell_watchdog(self._watchdog, proc.pid)
             try:
-                self._wait_ready(proc, port)
+                wait_ready(proc, port, self.conninfo(), self.log_path)
                 return
-            except _PortInUse:
-                self._shutdown(proc)
+            except PortInUse:
+                shutdown(proc)
                 self._proc = None
                 if attempt == _PORT_ATTEMPTS - 1:
                     raise RuntimeError(
-                        f"PostgreSQL could not bind a free port after {_PORT_ATTEMPTS} attempts:\n{self._log_tail()}"
+                        f"PostgreSQL could not bind a free port after {_PORT_ATTEMPTS} attempts:\n"
+                        f"{log_tail(self.log_path)}"
                     ) from None
-
-    def _start_watchdog(self) -> None:
-        self._watchdog = subprocess.Popen(
-            [sys.executable, "-c", _WATCHDOG, str(self._require_root())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def _tell_watchdog(self, pid: int) -> None:
-        if self._watchdog is not None and self._watchdog.stdin is not None:
-            with contextlib.suppress(OSError):
-                self._watchdog.stdin.write(f"{pid}\n".encode())
-                self._watchdog.stdin.flush()
-
-    def _wait_ready(self, proc: subprocess.Popen[bytes], port: int) -> None:
-        import psycopg
-
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        conninfo = f"host=127.0.0.1 port={port} user={_SUPERUSER} dbname=postgres"
-        while True:
-            code = proc.poll()
-            if code is not None:
-                tail = self._log_tail()
-                if _BIND_ERROR.search(tail):
-                    raise _PortInUse
-                raise RuntimeError(f"PostgreSQL exited during startup (exit {code}):\n{tail}")
-            try:
-                with psycopg.connect(conninfo, connect_timeout=2) as conn:
-                    conn.execute("select 1")
-                return
-            except psycopg.OperationalError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"PostgreSQL did not accept connections on 127.0.0.1:{port} within "
-                    f"{_START_TIMEOUT_S:.0f} s:\n{self._log_tail()}"
-                )
-            time.sleep(0.05)
-
-    def _shutdown(self, proc: subprocess.Popen[bytes]) -> None:
-        """Fast shutdown (SIGINT), escalating to immediate (SIGQUIT) and SIGKILL."""
-        for sig, wait in (
-            (signal.SIGINT, _STOP_TIMEOUT_S),
-            (signal.SIGQUIT, 5.0),
-            (signal.SIGKILL, 5.0),
-        ):
-            if proc.poll() is not None:
-                return
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=wait)
-
-    def _log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no server log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(server log is empty)"
-
-
-class _PortInUse(Exception):
-    """The chosen port was taken between picking it and the server binding it."""

@@ -33,7 +33,8 @@ def check_range(option: str, value: float, low: float, high: float) -> None:
 @contextmanager
 def private_postgres() -> Iterator[PostgresServer]:
     """A private PostgreSQL server with its durability defaults, stopped when the block ends."""
-    from learnagg.devtools.pgserver import PostgresServer, PostgresUnavailable
+    from learnagg.devtools.pg_binaries import PostgresUnavailable
+    from learnagg.devtools.pgserver import PostgresServer
 
     try:
         server = PostgresServer(durable=True)
