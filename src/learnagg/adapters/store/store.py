@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from learnagg.adapters.store.dialects import Dialect, dialect_for
@@ -30,7 +32,31 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def create_private_sqlite_file(url: URL) -> None:
+    """Create a missing SQLite database file with mode 0600 before SQLite opens it (docs/threat-model.md).
+
+    SQLite would create it with the umask's mode (usually 0644), readable by every local user; its -wal and -shm
+    files copy the database file's mode. Existing files, in-memory databases and URI file names are left alone.
+    """
+    name = url.database or ""
+    if not name or name == ":memory:" or name.startswith("file:") or url.query.get("uri"):
+        return
+    path = Path(name)
+    if not path.parent.is_dir() or path.exists():
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        # Created concurrently by another process, or not creatable: SQLite itself opens it (or reports why not).
+        return
+    os.close(fd)  # an empty file is a valid, empty SQLite database
+
+
+def _configure_sqlite(engine: Engine, url: URL) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _before_connect(*_args: Any) -> None:
+        create_private_sqlite_file(url)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event decide how transactions start instead of the driver.
@@ -82,7 +108,7 @@ class Store:
         except ModuleNotFoundError as exc:
             raise ConfigurationError(f"missing package {exc.name!r}: pip install 'psycopg[binary]'") from exc
         if backend == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, sa_url)
         self.backend = backend
         self.dialect: Dialect = dialect_for(backend)
         self.url = url

@@ -16,9 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from learnagg import bootstrap
-from learnagg.adapters.store import secrets
 from learnagg.adapters.store.tables import event_log
-from learnagg.adapters.tokens import SECRET_NAME, TokenKeys
+from learnagg.adapters.tokens import token_keys
 from learnagg.entrypoints.api import envelope
 from learnagg.entrypoints.api.context import Public
 from learnagg.entrypoints.api.routers import ROUTERS
@@ -26,15 +25,6 @@ from learnagg.entrypoints.api.validation import to_api_error
 from learnagg.errors import ApiError, api_error, first_line
 
 log = logging.getLogger("learnagg.api")
-
-
-def token_keys(app: bootstrap.App) -> TokenKeys:
-    """The token keys: configured RS256 keys, a configured HS256 secret, or the embedded generated secret."""
-    auth = app.settings.auth
-    embedded = None
-    if not auth.public_keys and not auth.hs256_secret:
-        embedded = secrets.get_or_create(app.store, SECRET_NAME, app.clock())
-    return TokenKeys(auth, embedded)
 
 
 async def refuse_nul_characters(request: Request) -> None:

@@ -99,7 +99,7 @@ def token(
     ] = None,
 ) -> None:
     """Print a signed token for local use (embedded mode: the service's own HS256 secret)."""
-    from learnagg.entrypoints.api.app import token_keys
+    from learnagg.adapters.tokens import token_keys
 
     roles = [ROLE_ALIASES.get(r, r) for r in role or []]
     with open_app() as app:
