@@ -22,8 +22,21 @@ def member_row(api: Api, group_id: str, user_id: str) -> dict[str, Any]:
 
 
 def members(api: Api, group_id: str, as_user: str = "owner") -> dict[str, str]:
+    """The role of every member ``as_user`` sees (active ones; invited ones too for a group admin)."""
     result = ok(api.as_user(as_user).get(f"/v1/group/read/{group_id}?fields=members"))
     return {m["userId"]: m["role"] for m in result["members"]}
+
+
+def statuses(api: Api, group_id: str, as_user: str = "owner") -> dict[str, str]:
+    result = ok(api.as_user(as_user).get(f"/v1/group/read/{group_id}?fields=members"))
+    return {m["userId"]: m["status"] for m in result["members"]}
+
+
+def accept(api: Api, group_id: str, *user_ids: str) -> None:
+    """Each user accepts their invitation to the group (group member consent)."""
+    for user_id in user_ids:
+        request = {"groupId": group_id, "status": "active"}
+        ok(api.as_user(user_id).patch("/v1/group/membership/update", request))
 
 
 @pytest.fixture
@@ -47,18 +60,19 @@ def test_create_then_read(api: Api) -> None:
     assert body["id"] == "api.group.create"
     group_id = body["result"]["groupId"]
     assert uuid.UUID(group_id).version == 4
+    accept(api, group_id, "m-1")
     body = api.as_user("m-1").get(f"/v1/group/read/{group_id}?fields=members,activities").json()
     assert body["id"] == "api.group.read"
 
-    def entry(user: str, name: str | None, role: str) -> dict[str, Any]:
+    def entry(user: str, name: str, role: str, status: str = "active", updated: int = T) -> dict[str, Any]:
         return {
             "userId": user,
             "name": name,
             "role": role,
-            "status": "active",
+            "status": status,
             "createdBy": "owner",
             "createdOn": T,
-            "updatedOn": T,
+            "updatedOn": updated,
         }
 
     assert body["result"] == {
@@ -70,9 +84,29 @@ def test_create_then_read(api: Api) -> None:
         "createdOn": T,
         "updatedOn": T,
         "activities": request["activities"],
-        # Sorted by userId; the creator stays an admin; unknown users have no name.
-        "members": [entry("m-1", "Mia", "member"), entry("m-2", None, "admin"), entry("owner", "Olu Ade", "admin")],
+        # Sorted by userId; the creator stays an admin; m-2 has not accepted yet: hidden from members.
+        "members": [entry("m-1", "Mia", "member"), entry("owner", "Olu Ade", "admin")],
     }
+    # A group admin also sees the invited member; a user unknown to `users` has the name "".
+    result = ok(api.as_user("owner").get(f"/v1/group/read/{group_id}?fields=members"))
+    assert result["members"] == [
+        entry("m-1", "Mia", "member"),
+        entry("m-2", "", "admin", "invited"),
+        entry("owner", "Olu Ade", "admin"),
+    ]
+
+
+def test_read_member_name_follows_the_display_name_rule(api: Api) -> None:
+    """Unknown users and users without names get "", never null (one rule with the group aggregates)."""
+    create_user(api, "no-names")
+    create_user(api, "null-names", firstName="null", lastName="null")
+    create_user(api, "last-only", lastName="Rao")
+    group_id = create_group(api, "owner", members=[(u, "member") for u in ("ghost", "no-names", "null-names")])
+    accept(api, group_id, "ghost", "no-names", "null-names")
+    ok(api.as_admin().patch("/v1/group/update", {"groupId": group_id, "members": {"add": [{"userId": "last-only"}]}}))
+    result = ok(api.as_user("ghost").get(f"/v1/group/read/{group_id}?fields=members"))
+    names = {m["userId"]: m["name"] for m in result["members"]}
+    assert names == {"ghost": "", "last-only": "Rao", "no-names": "", "null-names": "", "owner": ""}
 
 
 def test_read_fields_pick_members_or_activities(api: Api) -> None:
@@ -107,9 +141,11 @@ def test_create_refusals(api: Api) -> None:
 
 
 def test_read_is_for_active_members_and_admins(api: Api) -> None:
-    group_id = create_group(api, "owner", members=[("m-1", "member"), ("m-2", "member")])
+    group_id = create_group(api, "owner", members=[("m-1", "member"), ("m-2", "member"), ("m-3", "member")])
+    accept(api, group_id, "m-1", "m-2")
     ok(api.as_user("owner").patch("/v1/group/update", {"groupId": group_id, "members": {"remove": ["m-2"]}}))
     assert ok(api.as_user("m-1").get(f"/v1/group/read/{group_id}"))["id"] == group_id
+    error(api.as_user("m-3").get(f"/v1/group/read/{group_id}"), 403, "UNAUTHORIZED_USER")  # invited, not active
     assert ok(api.as_admin().get(f"/v1/group/read/{group_id}"))["id"] == group_id
     error(api.as_user("m-2").get(f"/v1/group/read/{group_id}"), 403, "UNAUTHORIZED_USER")
     error(api.as_user("x").get(f"/v1/group/read/{group_id}"), 403, "UNAUTHORIZED_USER", "You are not authorized.")
@@ -119,6 +155,8 @@ def test_read_is_for_active_members_and_admins(api: Api) -> None:
 
 def test_update_adds_edits_and_removes_members(api: Api, changed: list[str]) -> None:
     group_id = create_group(api, "owner", members=[("m-1", "member"), ("m-2", "member")])
+    accept(api, group_id, "m-1", "m-2")
+    changed.clear()
     api.app.clock.now = T + 5000  # type: ignore[attr-defined]
     request = {
         "groupId": group_id,
@@ -135,7 +173,7 @@ def test_update_adds_edits_and_removes_members(api: Api, changed: list[str]) -> 
     assert (removed["status"], removed["removed_by"], removed["removed_on"]) == ("inactive", "owner", T + 5000)
     added = member_row(api, group_id, "m-3")
     assert (added["status"], added["created_by"], added["created_on"], added["removed_on"]) == (
-        "active",
+        "invited",
         "owner",
         T + 5000,
         None,
@@ -147,6 +185,7 @@ def test_update_adds_edits_and_removes_members(api: Api, changed: list[str]) -> 
 
 def test_add_reactivates_a_removed_member_with_the_new_role(api: Api) -> None:
     group_id = create_group(api, "owner", members=[("m-1", "admin")])
+    accept(api, group_id, "m-1")
     owner = api.as_user("owner")
     ok(owner.patch("/v1/group/update", {"groupId": group_id, "members": {"remove": ["m-1"]}}))
     assert "m-1" not in members(api, group_id)
@@ -157,7 +196,10 @@ def test_add_reactivates_a_removed_member_with_the_new_role(api: Api) -> None:
     )
     assert members(api, group_id)["m-1"] == "member"
     row = member_row(api, group_id, "m-1")
-    assert (row["status"], row["removed_by"], row["removed_on"], row["created_on"]) == ("active", None, None, T)
+    # Added again by a group admin: invited again (group member consent), the removal cleared.
+    assert (row["status"], row["removed_by"], row["removed_on"], row["created_on"]) == ("invited", None, None, T)
+    accept(api, group_id, "m-1")
+    assert statuses(api, group_id, "m-1") == {"m-1": "active", "owner": "active"}
 
 
 def test_edit_and_remove_of_non_members_change_nothing(api: Api) -> None:
@@ -187,6 +229,9 @@ def test_update_name_description_and_activities(api: Api, changed: list[str]) ->
 def test_update_is_for_active_group_admins_and_platform_admins(api: Api) -> None:
     group_id = create_group(api, "owner", members=[("m-1", "member"), ("a-2", "admin")])
     request = {"groupId": group_id, "name": "X"}
+    error(api.as_user("a-2").patch("/v1/group/update", request), 403, "UNAUTHORIZED_USER")  # invited admin
+    accept(api, group_id, "m-1", "a-2")
+    ok(api.as_user("a-2").patch("/v1/group/update", request))
     error(api.as_user("m-1").patch("/v1/group/update", request), 403, "UNAUTHORIZED_USER")
     error(api.as_user("x").patch("/v1/group/update", request), 403, "UNAUTHORIZED_USER")
     ok(api.as_user("owner").patch("/v1/group/update", {"groupId": group_id, "members": {"remove": ["a-2"]}}))
@@ -215,7 +260,15 @@ def test_list_shows_the_groups_of_a_user(api: Api) -> None:
     g1 = create_group(api, "owner", members=[("m-1", "member")], activities=["do_c1"], name="One")
     g2 = create_group(api, "m-1", name="Two")
     g3 = create_group(api, "owner", members=[("m-1", "member")], name="Three")
+    g4 = create_group(api, "owner", members=[("m-1", "member")], name="Four")
+    accept(api, g1, "m-1")
+    accept(api, g3, "m-1")
     ok(api.as_user("owner").patch("/v1/group/update", {"groupId": g3, "members": {"remove": ["m-1"]}}))
+    invited = ok(api.as_user("m-1").post("/v1/group/list", {"filters": {"status": "invited"}}))["group"]
+    assert [(g["id"], g["name"]) for g in invited] == [(g4, "Four")]
+    error(
+        api.as_user("m-1").post("/v1/group/list", {"filters": {"status": "inactive"}}), 400, "INVALID_PARAMETER_VALUE"
+    )
     body = api.as_user("m-1").post("/v1/group/list", {"filters": {"userId": "m-1"}}).json()
     assert body["id"] == "api.group.list"
     groups = body["result"]["group"]
@@ -234,7 +287,7 @@ def test_list_shows_the_groups_of_a_user(api: Api) -> None:
     }
     assert by_id[g2]["memberRole"] == "admin"
     assert len(ok(api.as_user("m-1").post("/v1/group/list", {}))["group"]) == 2  # the caller by default
-    assert len(ok(api.as_admin().post("/v1/group/list", {"filters": {"userId": "owner"}}))["group"]) == 2
+    assert len(ok(api.as_admin().post("/v1/group/list", {"filters": {"userId": "owner"}}))["group"]) == 3
     error(api.as_user("m-1").post("/v1/group/list", {"filters": {"userId": "owner"}}), 403, "UNAUTHORIZED_USER")
     error(api.as_user("m-1").post("/v1/group/list", {"filters": "m-1"}), 400, "DATA_TYPE_ERROR")
     error(api.post("/v1/group/list", {}), 401, "UNAUTHORIZED_USER")
@@ -242,6 +295,8 @@ def test_list_shows_the_groups_of_a_user(api: Api) -> None:
 
 def test_activities_of_a_group(api: Api) -> None:
     group_id = create_group(api, "owner", members=[("m-1", "member")], activities=["do_c1", "do_c2"])
+    error(api.as_user("m-1").get(f"/v1/group/activities/{group_id}"), 403, "UNAUTHORIZED_USER")  # invited
+    accept(api, group_id, "m-1")
     body = api.as_user("m-1").get(f"/v1/group/activities/{group_id}").json()
     assert body["id"] == "api.group.activities"
     expected = {

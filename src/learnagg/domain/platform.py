@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -208,8 +208,11 @@ def unenrol_refusal(
 
 ROLE_ADMIN, ROLE_MEMBER = "admin", "member"
 MEMBER_ROLES = (ROLE_ADMIN, ROLE_MEMBER)
-ACTIVE, INACTIVE = "active", "inactive"
-MEMBER_STATUSES = (ACTIVE, INACTIVE)
+# `invited`: added by someone else, waiting for the member's consent (docs/threat-model.md); not an active member.
+ACTIVE, INACTIVE, INVITED = "active", "inactive", "invited"
+MEMBER_STATUSES = (ACTIVE, INACTIVE, INVITED)
+HELD = (ACTIVE, INVITED)  # a membership that edits and removals apply to
+CONSENT_STATUSES = (ACTIVE, INACTIVE)  # what members may set on their own membership: accept, or leave
 READ_FIELDS = ("members", "activities")
 
 
@@ -257,28 +260,70 @@ class GroupChanges:
         return bool(self.add_activities or self.remove_activities)
 
 
-def apply_member_changes(current: Mapping[str, tuple[str, str]], changes: GroupChanges) -> dict[str, tuple[str, str]]:
+def joining_status(current: str | None, *, invite: bool) -> str:
+    """The status of a membership that an ``add`` creates or renews (group member consent).
+
+    Args:
+        current: the stored status, None for a new member.
+        invite: whether the member must consent: the adder is neither the member nor a platform admin, and
+            setting `groups.member_consent` is on.
+
+    Returns:
+        ``active`` when no consent is needed or the member is already active, otherwise ``invited`` (a removed
+        member added again is invited again).
+    """
+    return ACTIVE if not invite or current == ACTIVE else INVITED
+
+
+def apply_member_changes(
+    current: Mapping[str, tuple[str, str]],
+    changes: GroupChanges,
+    *,
+    invite: bool = False,
+    present: Collection[str] = (),
+) -> dict[str, tuple[str, str]]:
     """The (role, status) of every member the changes touch, after ``add``, then ``edit``, then ``remove``.
 
-    ``add`` inserts or reactivates with the new role; ``edit`` changes the role of an active member; ``remove``
-    makes an active member inactive. Edits and removals of users who are not active members change nothing.
+    ``add`` inserts or reactivates with the new role (see :func:`joining_status`); ``edit`` changes the role of an
+    active or invited member and keeps its status; ``remove`` makes an active or invited member inactive. Edits and
+    removals of users who hold no membership change nothing.
 
     Args:
         current: (role, status) of the stored members the request names.
         changes: the requested changes.
+        invite: members added by this request must consent (the caller is not a platform admin, consent is on).
+        present: users whose consent the request itself carries (the caller and the user they act for).
     """
     state = dict(current)
     touched: dict[str, tuple[str, str]] = {}
     for m in changes.add:
-        state[m.user_id] = touched[m.user_id] = (m.role, ACTIVE)
+        status = joining_status(state.get(m.user_id, ("", INACTIVE))[1], invite=invite and m.user_id not in present)
+        state[m.user_id] = touched[m.user_id] = (m.role, status)
     for m in changes.edit:
-        if state.get(m.user_id, ("", INACTIVE))[1] == ACTIVE:
-            state[m.user_id] = touched[m.user_id] = (m.role, ACTIVE)
+        status = state.get(m.user_id, ("", INACTIVE))[1]
+        if status in HELD:
+            state[m.user_id] = touched[m.user_id] = (m.role, status)
     for user_id in changes.remove:
         role, status = state.get(user_id, ("", INACTIVE))
-        if status == ACTIVE:
+        if status in HELD:
             state[user_id] = touched[user_id] = (role, INACTIVE)
     return touched
+
+
+def consent_status(current: str | None, wanted: str) -> str | None:
+    """The status after members set their own membership to ``wanted`` (accept or leave), or None when refused.
+
+    An invitation is accepted (``active``) or declined (``inactive``); an active member may leave. A member who was
+    removed, or who left, needs a new invitation: accepting is refused, as it is without a membership. Setting the
+    status a membership already has changes nothing.
+
+    Args:
+        current: the stored status, None without a membership row.
+        wanted: ``active`` or ``inactive``.
+    """
+    if current is None or (wanted == ACTIVE and current not in HELD):
+        return None
+    return wanted if current in HELD else current
 
 
 def group_members(group: NewGroup) -> list[NewMember]:

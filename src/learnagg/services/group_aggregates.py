@@ -28,12 +28,12 @@ from learnagg.domain import group_metrics
 from learnagg.domain.cache_keys import activity_agg_key, group_agg_key
 from learnagg.domain.group_metrics import AggRow, MemberRow
 from learnagg.domain.identity import Caller
+from learnagg.domain.platform import ACTIVE  # M: active members only; invited ones have not consented
 from learnagg.errors import api_error, first_line, unauthorized
 from learnagg.services.identity import is_platform_admin
 
 log = logging.getLogger("learnagg.api")
 
-ACTIVE = "active"
 COMPLETED = 2  # enrolment status (SPEC §1)
 NO_CACHE = NoCache()
 

@@ -1,4 +1,4 @@
-"""Groups: create, read, update, list and activities (SPEC §2.4, §5.9)."""
+"""Groups: create, read, update, list, activities and member consent (SPEC §2.4, §5.9; docs/threat-model.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from learnagg.bootstrap import App
 from learnagg.domain.identity import Caller
 from learnagg.domain.platform import (
     ACTIVE,
+    HELD,
     INACTIVE,
     ROLE_ADMIN,
     GroupChanges,
@@ -21,9 +22,11 @@ from learnagg.domain.platform import (
     NewMember,
     acts_as,
     apply_member_changes,
+    consent_status,
     default_user,
     display_name,
     group_members,
+    joining_status,
     patch_activities,
     unique_activities,
 )
@@ -105,19 +108,32 @@ def create_group(
     members: Sequence[NewMember],
     now: int,
 ) -> dict[str, Any]:
-    """``POST /v1/group/create``: an active group (new uuid4) with the caller as an active admin (SPEC §5.9)."""
-    group = NewGroup(
-        group_id=str(uuid.uuid4()),
-        name=name,
-        created_by=caller.subject,
-        description=description,
-        activities=unique_activities(activities),
-        # The creator is an active admin whatever role the request gives them.
-        members=[m for m in members if m.user_id != caller.subject],
-    )
+    """``POST /v1/group/create``: an active group (new uuid4) with the caller as an active admin (SPEC §5.9).
+
+    With `groups.member_consent`, the other members start ``invited`` unless a platform admin creates the group.
+    """
     with app.store.write() as conn:
+        invite = _invites(conn, app, caller)
+        group = NewGroup(
+            group_id=str(uuid.uuid4()),
+            name=name,
+            created_by=caller.subject,
+            description=description,
+            activities=unique_activities(activities),
+            # The creator is an active admin whatever role the request gives them.
+            members=[
+                NewMember(m.user_id, m.role, joining_status(None, invite=invite and not acts_as(caller, m.user_id)))
+                for m in members
+                if m.user_id != caller.subject
+            ],
+        )
         insert_groups(conn, app.store.dialect, [group], now)
     return {"groupId": group.group_id}
+
+
+def _invites(conn: Connection, app: App, caller: Caller) -> bool:
+    """Whether the members this caller adds must consent: consent is on and the caller is not a platform admin."""
+    return app.settings.groups.member_consent and not is_platform_admin(conn, caller)
 
 
 def _group(conn: Connection, group_id: str, *, lock: Dialect | None = None) -> Any:
@@ -140,7 +156,8 @@ def _require_member(conn: Connection, caller: Caller, group_id: str, *, admin: b
 
 
 def read_group(app: App, caller: Caller, group_id: str, parts: frozenset[str]) -> dict[str, Any]:
-    """``GET /v1/group/read/{groupId}``: active members and platform admins; only active members are listed.
+    """``GET /v1/group/read/{groupId}``: active members and platform admins; only active members are listed,
+    and to group admins and platform admins the invited ones too (status ``invited``).
 
     Args:
         app: the application.
@@ -149,16 +166,21 @@ def read_group(app: App, caller: Caller, group_id: str, parts: frozenset[str]) -
         parts: which of ``members`` and ``activities`` to include.
     """
     stmt = (
-        select(gm, users.c.id.label("known"), users.c.first_name, users.c.last_name)
+        select(gm, users.c.first_name, users.c.last_name)
         .select_from(gm.outerjoin(users, users.c.id == gm.c.user_id))
-        .where(gm.c.group_id == group_id, gm.c.status == ACTIVE)
+        .where(gm.c.group_id == group_id, gm.c.status.in_(HELD))
         .order_by(gm.c.user_id)
     )
     with app.store.read() as conn:
         group = _group(conn, group_id)
-        members = conn.execute(stmt).mappings().all()
-        if not any(acts_as(caller, m["user_id"]) for m in members) and not is_platform_admin(conn, caller):
+        held = conn.execute(stmt).mappings().all()
+        roles = {m["role"] for m in held if m["status"] == ACTIVE and acts_as(caller, m["user_id"])}
+        # Platform admins are checked only when membership does not settle it (one query fewer for members).
+        platform_admin = ROLE_ADMIN not in roles and is_platform_admin(conn, caller)
+        if not roles and not platform_admin:
             raise api_error("UNAUTHORIZED_USER")
+    sees_invited = platform_admin or ROLE_ADMIN in roles
+    members = [m for m in held if m["status"] == ACTIVE or sees_invited]
     result: dict[str, Any] = {
         "id": group["id"],
         "name": group["name"],
@@ -174,8 +196,8 @@ def read_group(app: App, caller: Caller, group_id: str, parts: frozenset[str]) -
         result["members"] = [
             {
                 "userId": m["user_id"],
-                # A member unknown to `users` has no name (null), a known one their displayName (SPEC §2.4).
-                "name": display_name(m["first_name"], m["last_name"]) if m["known"] is not None else None,
+                # The displayName rule: "" for a user unknown to `users` or without names, never null (SPEC §2.4).
+                "name": display_name(m["first_name"], m["last_name"]),
                 "role": m["role"],
                 "status": m["status"],
                 "createdBy": m["created_by"],
@@ -190,8 +212,9 @@ def read_group(app: App, caller: Caller, group_id: str, parts: frozenset[str]) -
 def update_group(app: App, caller: Caller, group_id: str, changes: GroupChanges, now: int) -> dict[str, Any]:
     """``PATCH /v1/group/update``: active group admins and platform admins; members, activities, name, description.
 
-    Member changes are applied in the order add, edit, remove and written with one upsert; the group cache hook
-    runs after the commit.
+    Member changes are applied in the order add, edit, remove and written with one upsert; with
+    `groups.member_consent`, members added by a group admin start ``invited``. The group cache hook runs after the
+    commit.
     """
     actor = caller.subject
     named = {m.user_id for m in changes.add} | {m.user_id for m in changes.edit} | set(changes.remove)
@@ -200,7 +223,8 @@ def update_group(app: App, caller: Caller, group_id: str, changes: GroupChanges,
         _require_member(conn, caller, group_id, admin=True)
         stmt = select(gm.c.user_id, gm.c.role, gm.c.status).where(gm.c.group_id == group_id, gm.c.user_id.in_(named))
         current = {r.user_id: (r.role, r.status) for r in conn.execute(stmt)} if named else {}
-        touched = apply_member_changes(current, changes)
+        invite = bool(changes.add) and _invites(conn, app, caller)
+        touched = apply_member_changes(current, changes, invite=invite, present={caller.user_id, caller.subject})
         if touched:
             rows = [
                 {
@@ -235,13 +259,49 @@ def update_group(app: App, caller: Caller, group_id: str, changes: GroupChanges,
     return {"response": "SUCCESS"}
 
 
-def list_groups(app: App, caller: Caller, user_id: str | None) -> dict[str, Any]:
-    """``POST /v1/group/list``: the groups where the user is an active member, sorted by id (own or admin)."""
+def update_membership(app: App, caller: Caller, group_id: str, status: str, now: int) -> dict[str, Any]:
+    """``PATCH /v1/group/membership/update``: the caller accepts an invitation (``active``) or leaves (``inactive``).
+
+    Only the caller's own membership (the user they act for, with ``x-authenticated-for``) is changed. A change
+    drops the group's cached aggregates after the commit, as a membership change does.
+
+    Raises:
+        ApiError: 404 GROUP_NOT_FOUND; 403 UNAUTHORIZED_USER without a membership row, or when a removed member
+            (or one who left) tries to accept: they need a new invitation.
+    """
+    user_id = caller.subject
+    stmt = select(gm.c.status).where(gm.c.group_id == group_id, gm.c.user_id == user_id)
+    with app.store.write() as conn:
+        _group(conn, group_id, lock=app.store.dialect)
+        row = conn.execute(stmt).first()
+        current = (row.status or "") if row is not None else None  # a row without a status is not held
+        new = consent_status(current, status)
+        if new is None:
+            raise api_error("UNAUTHORIZED_USER")
+        changed = new != current
+        if changed:
+            left = new == INACTIVE
+            values = {
+                "status": new,
+                "updated_by": user_id,
+                "updated_on": now,
+                "removed_by": user_id if left else None,
+                "removed_on": now if left else None,
+            }
+            conn.execute(gm.update().where(gm.c.group_id == group_id, gm.c.user_id == user_id).values(values))
+    if changed:
+        on_membership_changed(app, group_id)
+    return {"response": "SUCCESS"}
+
+
+def list_groups(app: App, caller: Caller, user_id: str | None, status: str = ACTIVE) -> dict[str, Any]:
+    """``POST /v1/group/list``: the groups where the user is an active member (``status`` ``invited``: the groups
+    that invited them), sorted by id (own or admin)."""
     user_id = default_user(caller, user_id)
     stmt = (
         select(groups, gm.c.role)
         .select_from(groups.join(gm, gm.c.group_id == groups.c.id))
-        .where(gm.c.user_id == user_id, gm.c.status == ACTIVE)
+        .where(gm.c.user_id == user_id, gm.c.status == status)
         .order_by(groups.c.id)
     )
     with app.store.read() as conn:

@@ -1,4 +1,4 @@
-"""Routes of the groups API family: create, read, update, list, activities (SPEC §5.9)."""
+"""Routes of the groups API family: create, read, update, membership, list, activities (SPEC §5.9)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from learnagg.domain.platform import read_parts
 from learnagg.entrypoints.api.context import Authed
-from learnagg.entrypoints.api.schemas.groups import GroupCreate, GroupList, GroupUpdate
+from learnagg.entrypoints.api.schemas.groups import GroupCreate, GroupList, GroupUpdate, MembershipUpdate
 from learnagg.entrypoints.api.validation import Body
 from learnagg.services import groups
 
@@ -35,7 +35,8 @@ def create(ctx: Authed, body: Body[GroupCreate]) -> Response:
 
 @router.get("/v1/group/read/{groupId}", summary="A group with its active members and activities")
 def read(ctx: Authed, groupId: str, fields: str | None = None) -> Response:
-    """Active members and platform admins only; ``fields`` picks ``members`` and/or ``activities``."""
+    """Active members and platform admins only; ``fields`` picks ``members`` and/or ``activities``; invited
+    members are listed to group admins and platform admins only."""
     return ctx.ok(groups.read_group(ctx.app, ctx.user, groupId, read_parts(fields)))
 
 
@@ -48,11 +49,20 @@ def update(ctx: Authed, body: Body[GroupUpdate]) -> Response:
     return ctx.ok(groups.update_group(ctx.app, ctx.user, r.groupId, r.changes(), ctx.now))
 
 
+@router.patch("/v1/group/membership/update", summary="Accept an invitation to a group, or leave it")
+def membership_update(ctx: Authed, body: Body[MembershipUpdate]) -> Response:
+    """The caller's own membership: ``active`` accepts, ``inactive`` leaves; result ``{"response": "SUCCESS"}``."""
+    r = body.request
+    return ctx.ok(groups.update_membership(ctx.app, ctx.user, r.groupId, r.status, ctx.now))
+
+
 @router.post("/v1/group/list", summary="The groups of a user")
 def group_list(ctx: Authed, body: Body[GroupList]) -> Response:
-    """Groups where the user (the caller by default) is an active member."""
+    """Groups where the user (the caller by default) is an active member, or (``status: invited``) invited."""
     filters = body.request.filters
-    return ctx.ok(groups.list_groups(ctx.app, ctx.user, filters.userId if filters else None))
+    user_id = filters.userId if filters else None
+    status = filters.status if filters and filters.status else "active"
+    return ctx.ok(groups.list_groups(ctx.app, ctx.user, user_id, status))
 
 
 @router.get("/v1/group/activities/{groupId}", summary="A group's activities")

@@ -6,6 +6,9 @@ import uuid
 from typing import Any, ClassVar
 
 from learnagg.domain.platform import (
+    ACTIVE,
+    CONSENT_STATUSES,
+    INVITED,
     MEMBER_ROLES,
     MEMBER_STATUSES,
     GroupChanges,
@@ -18,6 +21,8 @@ from learnagg.entrypoints.api.schemas.checks import (
     one_of,
 )
 from learnagg.entrypoints.api.validation import Check, RequestModel, each, list_of, required, typed
+
+LIST_STATUSES = (ACTIVE, INVITED)
 
 
 class MemberIn(RequestModel):
@@ -33,7 +38,8 @@ class MemberIn(RequestModel):
 
 
 class MemberLoad(MemberIn):
-    """A member of a `learnagg load groups` line: also ``status`` (``active`` or ``inactive``)."""
+    """A member of a `learnagg load groups` line: also ``status`` (``active``, ``inactive`` or ``invited``), kept
+    as given: the operator's file is trusted, no consent applies."""
 
     CHECKS: ClassVar[tuple[Check, ...]] = (*MemberIn.CHECKS, typed("status", str), one_of("status", MEMBER_STATUSES))
     status: str | None = None
@@ -161,11 +167,25 @@ class GroupUpdate(RequestModel):
         }
 
 
-class GroupFilters(RequestModel):
-    """``filters`` of a group list: ``{userId?}``."""
+class MembershipUpdate(RequestModel):
+    """`PATCH /v1/group/membership/update` ``{groupId, status}``: ``active`` accepts an invitation, ``inactive``
+    leaves the group."""
 
-    CHECKS: ClassVar[tuple[Check, ...]] = (typed("userId", str),)
+    CHECKS: ClassVar[tuple[Check, ...]] = (
+        required("groupId", "GROUP_ID_MISSING"),
+        required("status"),
+        one_of("status", CONSENT_STATUSES),
+    )
+    groupId: str
+    status: str
+
+
+class GroupFilters(RequestModel):
+    """``filters`` of a group list: ``{userId?, status?}``; status ``active`` (default) or ``invited``."""
+
+    CHECKS: ClassVar[tuple[Check, ...]] = (typed("userId", str), typed("status", str), one_of("status", LIST_STATUSES))
     userId: str | None = None
+    status: str | None = None
 
 
 class GroupList(RequestModel):
