@@ -10,25 +10,30 @@ import pytest
 
 from learnagg.domain import reports
 from learnagg.domain.attempt_metrics import merged_view
-from learnagg.domain.reports import (
-    AttemptRows,
-    CsvWriter,
-    ResponseContext,
+from learnagg.domain.report_cells import (
     attempted_on,
+    batch_id_cell,
     certificate_status,
-    csv_line,
+    compact_json,
     declared_board,
     double_cell,
     duration_cell,
     enrolment_ms,
-    is_report_assessment,
-    learner_response_lines,
     merged_value,
     percent_cell,
     progress_percent,
     report_date,
     sanitised_json,
     score_cells,
+    score_column,
+)
+from learnagg.domain.reports import (
+    AttemptRows,
+    CsvWriter,
+    ResponseContext,
+    csv_line,
+    is_report_assessment,
+    learner_response_lines,
     scored_assessments,
 )
 
@@ -86,8 +91,8 @@ def test_dates_are_in_the_report_timezone():
 
 
 def test_batch_id_cell_and_score_column():
-    assert reports.batch_id_cell("0128") == "BatchId_0128"
-    assert reports.score_column("do_1") == "do_1 - Score"
+    assert batch_id_cell("0128") == "BatchId_0128"
+    assert score_column("do_1") == "do_1 - Score"
 
 
 def test_column_lists_follow_spec_order():
@@ -246,7 +251,7 @@ def test_sanitising_drops_newline_pairs_then_backslashes_then_swaps_quotes():
 
 def test_sanitising_serialises_compactly():
     assert sanitised_json([{"a": "1", "b": "2"}]) == "[{'a':'1','b':'2'}]"
-    assert reports.compact_json({"a": [1, "x"]}) == json.dumps({"a": [1, "x"]}, separators=(",", ":"))
+    assert compact_json({"a": [1, "x"]}) == json.dumps({"a": [1, "x"]}, separators=(",", ":"))
 
 
 def test_duration_rounds_half_up_and_is_written_as_a_double():

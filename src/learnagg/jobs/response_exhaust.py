@@ -17,6 +17,7 @@ from learnagg.adapters.store.tables import assessment_aggregator, content, cours
 from learnagg.bootstrap import App
 from learnagg.domain import reports
 from learnagg.domain.numbers import truncated_int
+from learnagg.domain.report_cells import compact_json
 from learnagg.jobs.progress_exhaust import (
     READ_AHEAD,
     BatchInfo,
@@ -32,11 +33,11 @@ Archived = tuple[str, reports.AttemptRows]
 
 
 def _dumps(value: Any) -> str:
-    """Compact JSON without ASCII escaping, as `reports.compact_json` writes it, ten times faster."""
+    """Compact JSON without ASCII escaping, as `compact_json` writes it, ten times faster."""
     try:
         return orjson.dumps(value).decode()
     except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits, non-text keys…: the standard library
-        return reports.compact_json(value)
+        return compact_json(value)
 
 
 def _questions(value: Any) -> Any:
