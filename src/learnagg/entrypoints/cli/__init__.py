@@ -11,11 +11,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from learnagg.entrypoints.cli import archive, bench, demo, exhaust, imports, inspect, load, migrate, serve, stream
 from learnagg.errors import LearnaggError, first_line
 
-try:  # Typer >= 0.29 ships its own copy of Click
-    from typer._click import exceptions as cx
-except ImportError:  # pragma: no cover - older Typer depends on Click
-    from click import exceptions as cx  # type: ignore[no-redef]
-
 app = typer.Typer(
     name="learnagg",
     help="Learner activity and score aggregation: stream jobs, store, reports.",
@@ -41,19 +36,29 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
+def _typer_error(exc: typer.TyperException) -> int:
+    """Print a Typer usage or parameter error as one line, or the help a group without arguments asks for.
+
+    Typer (>= 0.29) raises its own copy of Click's exceptions, all derived from the public ``TyperException``; the
+    ``click`` package's classes would not catch them. Usage errors carry the command's context (``ctx``).
+    """
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # not exported: Typer's own rich_utils checks the name too
+        help_text = exc.format_message()  # the help; empty when rich has printed it already
+        if help_text:
+            print(help_text)
+        return 0
+    hint = f" (see 'learnagg {ctx.command_path.partition(' ')[2]} --help')" if ctx else ""
+    return _fail(exc.format_message().replace("\n", " ") + hint.replace("  ", " "), exc.exit_code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; errors print one line on stderr and give a non-zero exit, never a traceback."""
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="learnagg", standalone_mode=False)
-    except cx.NoArgsIsHelpError as exc:
-        print(exc.ctx.get_help() if exc.ctx else "")
-        return 0
-    except cx.UsageError as exc:
-        hint = f" (see 'learnagg {exc.ctx.command_path.partition(' ')[2]} --help')" if exc.ctx else ""
-        return _fail(exc.format_message().replace("\n", " ") + hint.replace("  ", " "), 2)
-    except cx.ClickException as exc:
-        return _fail(exc.format_message().replace("\n", " "), exc.exit_code)
+    except typer.TyperException as exc:
+        return _typer_error(exc)
     except typer.Abort:
         return _fail("aborted", 130)
     except LearnaggError as exc:
