@@ -112,12 +112,13 @@ def test_no_token_is_401(api: Api) -> None:
     error(api.post(GROUP, {"groupId": "g-1"}), 401, "UNAUTHORIZED_USER", "You are not authorized.")
 
 
-def test_non_member_and_inactive_member_are_403(api: Api) -> None:
+def test_non_member_inactive_and_invited_members_are_403(api: Api) -> None:
     spec_example(api.app)
     add_member(api.app, "u-9", status="inactive")
+    add_member(api.app, "u-7", status="invited")  # has not accepted: not an active member
     add_group(api.app, "g-2")
     add_member(api.app, "u-8", group_id="g-2")
-    for user in ("u-8", "u-9", "stranger"):
+    for user in ("u-7", "u-8", "u-9", "stranger"):
         error(api.as_user(user).post(ACTIVITY, EXAMPLE_REQUEST), 403, "UNAUTHORIZED_USER", "You are not authorized.")
         error(api.as_user(user).post(GROUP, {"groupId": "g-1"}), 403, "UNAUTHORIZED_USER")
 
@@ -140,9 +141,10 @@ def test_a_parent_reads_as_the_managed_member(api: Api) -> None:
     ok(parent.post(ACTIVITY, EXAMPLE_REQUEST, headers={"x-authenticated-for": "u-3"}))
 
 
-def test_inactive_members_rows_are_not_read(api: Api) -> None:
+@pytest.mark.parametrize("status", ["inactive", "invited"])
+def test_inactive_and_invited_members_rows_are_not_read(api: Api, status: str) -> None:
     spec_example(api.app)
-    add_member(api.app, "u-3", status="inactive")
+    add_member(api.app, "u-3", status=status)
     add_row(api.app, "u-3", aggregates={"completedCount": 9.0})
     result = ok(api.as_user("u-1").post(ACTIVITY, {**EXAMPLE_REQUEST, "includeAllMembers": True}))
     assert [m["userId"] for m in result["members"]] == ["u-1", "u-2"]
@@ -360,6 +362,9 @@ def test_completed_count_and_percentage(api: Api) -> None:
     add_enrolment(api.app, "u-3", 2)
     add_member(api.app, "u-4", status="inactive")
     add_enrolment(api.app, "u-4", 2)
+    add_member(api.app, "u-5", status="invited")
+    add_enrolment(api.app, "u-5", 2)
+    add_row(api.app, "u-5", **scored("do_a1", 2.0, 2.0))
     add_enrolment(api.app, "outsider", 2)
     (activity,) = ok(
         api.as_user("u-1").post(GROUP, {"groupId": "g-1", "fields": ["enrolmentCount", "completedCount"]})
