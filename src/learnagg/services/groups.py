@@ -113,7 +113,7 @@ def create_group(
     With `groups.member_consent`, the other members start ``invited`` unless a platform admin creates the group.
     """
     with app.store.write() as conn:
-        invite = _invites(conn, app, caller)
+        invite = bool(members) and _invites(conn, app, caller)
         group = NewGroup(
             group_id=str(uuid.uuid4()),
             name=name,
