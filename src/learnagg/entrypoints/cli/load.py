@@ -117,7 +117,8 @@ def load_batches(file: FileArg) -> None:
 @app.command("groups")
 def load_groups(file: FileArg) -> None:
     """Load groups: a `POST /v1/group/create` request per line, plus optional ``id``, ``createdBy`` and member
-    ``status``; a group loaded again is updated, its listed members overwritten."""
+    ``status`` (``active``, ``inactive`` or ``invited``, kept as given: no member consent applies to an operator's
+    file); a group loaded again is updated, its listed members overwritten."""
     items, numbers = _parse(file, GroupLoad)
     new = [g.to_group() for g in items]
     _write(
