@@ -87,6 +87,36 @@ def test_before_takes_a_date(env, capsys):
     assert code == 1 and "--before 'yesterday': use a date like 2024-01-01" in err
 
 
+@pytest.mark.parametrize(
+    "before", ["99999999999999999", "9223372036854775808", "-99999999999999999999", "0001-01-01T00:00:00+14:00"]
+)
+def test_a_before_out_of_range_is_a_one_line_error(env, capsys, before):
+    """Regression: these gave 'internal error: OverflowError'."""
+    code, out, err = run(capsys, "archive", "run", "--before", before)
+    assert (code, out) == (1, "")
+    assert err == f"learnagg: error: --before {before!r}: use a date like 2024-01-01 or 2024-01-01T00:00:00Z\n"
+    assert not list(env.rglob("*.csv.gz"))
+
+
+@pytest.mark.parametrize("batch_ids", ["", ",", " , ", "batch-2,", "batch-2,,batch-1"])
+@pytest.mark.parametrize("command", ["run", "delete"])
+def test_a_blank_batch_id_is_refused_not_read_as_every_batch(env, capsys, command, batch_ids):
+    """Regression: blank ids were dropped, so `--batch-ids ""` archived every batch."""
+    code, out, err = run(capsys, "archive", command, "--batch-ids", batch_ids)
+    assert (code, out, err) == (1, "", "learnagg: error: --batch-ids must not hold a blank id\n")
+    assert not list(env.rglob("*.csv.gz"))
+
+
+def test_a_damaged_gzip_fails_its_deletion_with_one_line(env, capsys):
+    assert run(capsys, "archive", "run", "--batch-ids", "batch-2", "--json")[0] == 0
+    [path] = env.rglob("*.csv.gz")
+    path.write_bytes(path.read_bytes()[:40])
+    code, out, err = run(capsys, "archive", "delete", "--json")
+    assert code == 1 and json.loads(out)["failed"] == 1
+    [line] = err.strip().splitlines()
+    assert line.startswith("learnagg: error: 1 failed (first: ") and line.count("corrupt archive") == 1
+
+
 def test_a_failed_deletion_exits_non_zero_after_the_summary(env, capsys):
     assert run(capsys, "archive", "run", "--json")[0] == 0
     next(env.rglob("2021-1-*.csv.gz")).unlink()

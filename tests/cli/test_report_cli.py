@@ -11,14 +11,16 @@ import pytest
 
 from learnagg import bootstrap
 from learnagg.adapters.objectstore import open_store
+from learnagg.adapters.store.tables import course_batch, user_enrolments
 from learnagg.entrypoints.cli import main
+from learnagg.entrypoints.cli.plural import counted
 from learnagg.jobs.archival import ArchivalScope, run_archive
 from learnagg.jobs.archival_delete import run_delete
 from learnagg.jobs.progress_exhaust import write_progress_report
 from learnagg.jobs.response_exhaust import write_response_report
 from learnagg.settings import Settings
 from tests.conftest import T
-from tests.jobs.test_exhaust_runner import BATCH, COURSE, row, submit, world
+from tests.jobs.test_exhaust_runner import BATCH, COURSE, ENROLLED, LEARNERS, insert_rows, row, submit, world
 
 
 @pytest.fixture
@@ -53,6 +55,53 @@ def test_report_writes_one_csv_to_the_out_folder(env, capsys, tmp_path, report):
     assert (code, err) == (0, "")
     assert out == f"{path}\t{expected(env, report).count(chr(10)) - 1} rows\n"
     assert path.read_text(encoding="utf-8") == expected(env, report)
+
+
+@pytest.mark.parametrize(("learners", "count"), [(0, "0 rows"), (1, "1 row"), (2, "2 rows")])
+def test_report_counts_rows_in_the_singular_or_plural(env, capsys, tmp_path, learners, count):
+    """Regression: a one-learner batch printed "1 rows"."""
+    insert_rows(env, course_batch, {"courseid": COURSE, "batchid": "b-small", "name": "Small", "status": 1})
+    for user in LEARNERS[:learners]:
+        enrolment = {"active": True, "enrolled_date": ENROLLED, "status": 1}
+        insert_rows(env, user_enrolments, {"userid": user, "courseid": COURSE, "batchid": "b-small", **enrolment})
+    code, out, err = run(capsys, "report", "progress", "--batch-id", "b-small", "--out", str(tmp_path))
+    [path] = list(tmp_path.glob("b-small_progress_*.csv"))
+    assert (code, err, out) == (0, "", f"{path}\t{count}\n")
+    assert path.read_text(encoding="utf-8").count("\n") == learners + 1
+
+
+def test_counted_nouns():
+    assert [counted(n, "row") for n in (0, 1, 2, 1000)] == ["0 rows", "1 row", "2 rows", "1000 rows"]
+    assert counted(1, "batch", "batches") == "1 batch" and counted(3, "batch", "batches") == "3 batches"
+
+
+def test_an_out_folder_that_cannot_be_made_is_a_one_line_error(env, capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, out, err = run(capsys, "report", "progress", "--batch-id", BATCH, "--out", str(blocker))
+    assert (code, out) == (1, "")
+    assert err.startswith(f"learnagg: error: --out '{blocker}': cannot create the folder") and err.count("\n") == 1
+    assert blocker.read_text() == "not a folder"
+
+
+def test_a_report_file_that_cannot_be_written_is_a_one_line_error_and_is_kept(env, capsys, tmp_path):
+    code, out, _ = run(capsys, "report", "progress", "--batch-id", BATCH, "--out", str(tmp_path))
+    [path] = list(tmp_path.glob(f"{BATCH}_progress_*.csv"))
+    path.unlink()
+    path.mkdir()  # the report's file name is taken by a folder
+    code, out, err = run(capsys, "report", "progress", "--batch-id", BATCH, "--out", str(tmp_path))
+    assert (code, out) == (1, "")
+    assert err.startswith(f"learnagg: error: {path}: cannot write") and err.count("\n") == 1
+    assert path.is_dir()
+
+
+def test_a_batch_id_with_a_path_separator_never_writes_outside_out(env, capsys, tmp_path):
+    insert_rows(env, course_batch, {"courseid": COURSE, "batchid": "../escape", "name": "Odd", "status": 1})
+    out_dir = tmp_path / "out"
+    code, out, err = run(capsys, "report", "progress", "--batch-id", "../escape", "--out", str(out_dir))
+    assert (code, out) == (1, "")
+    assert err == "learnagg: error: batch '../escape': its id cannot name a file\n"
+    assert not list(tmp_path.rglob("*.csv"))
 
 
 def test_response_report_reads_archived_attempts(env, capsys, tmp_path):

@@ -405,36 +405,6 @@ def test_a_missing_or_damaged_archive_fails_deletion_and_deletes_nothing(app, bl
     assert {k[2] for k in live_keys(app)} == {"2021-1-a", "2021-1-b"}  # that week's rows, untouched
 
 
-def corrupt_bad_line(path: Path) -> None:
-    text = gzip.decompress(path.read_bytes())
-    path.write_bytes(gzip.compress(text + b"c,b,u\n"))
-
-
-@pytest.mark.parametrize(
-    ("damage", "checksum", "reason"),
-    [
-        (corrupt_not_gzip, True, "corrupt archive: Not a gzipped file"),
-        (corrupt_truncate, True, "corrupt archive: Compressed file ended"),
-        (corrupt_truncate, False, "corrupt archive after line 1: Compressed file ended"),
-        (corrupt_bad_line, False, "corrupt archive: line 3: 3 fields, expected 12"),
-    ],
-    ids=["not-gzip", "truncated", "truncated-no-checksum", "bad-line-no-checksum"],
-)
-def test_a_damaged_archive_reason_has_one_corrupt_archive_prefix(app, blobs, damage, checksum, reason):
-    """Regression: the stored reason read ``corrupt archive: corrupt archive: …``."""
-    seed(app, sample())
-    run_archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
-    [key] = blobs.list_keys()
-    damage(Path(blobs.path(key)))
-    if not checksum:
-        with app.store.write() as conn:
-            conn.execute(update(archival_metadata).values(checksum=None, row_count=None))
-    summary = run_delete(app, blobs)
-    [m] = metadata(app)
-    assert summary.failures[0]["error"] == m["err_message"]
-    assert m["err_message"].startswith(reason) and m["err_message"].count("corrupt archive") == 1
-
-
 def test_a_wrong_recorded_row_count_deletes_nothing(app, blobs):
     seed(app, sample())
     run_archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))

@@ -15,6 +15,13 @@ from typing import IO, Any
 
 from learnagg.domain.archive_csv import COLUMNS, FLUSH_CHARS, ArchiveDigest, to_epoch_ms
 
+# Epoch ms that a date can hold: 0001-01-01 to 9999-12-31 UTC. Anything outside is refused, never stored.
+MIN_TIMESTAMP_MS = -62_135_596_800_000
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+# Scores and max scores beyond this magnitude are refused, as in every other input (docs/threat-model.md).
+MAX_ABS_DOUBLE = 1e15
+_DOUBLE_TEXT = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
+
 # The reference's legacy text timestamps, `yyyy-MM-dd HH:mm:ss:SSSZ` (SPEC §2.3), which fromisoformat cannot read.
 _LEGACY_TS = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}):(\d{3})(Z|[+-]\d{2}:?\d{2})?")
 
@@ -52,40 +59,55 @@ def parse_timestamp(text: str | None) -> int | None:
     a bare date, and the reference's ``yyyy-MM-dd HH:mm:ss:SSSZ``.
 
     Raises:
-        ValueError: for any other text.
+        ValueError: for any other text, and for an instant outside years 1 to 9999 (UTC).
     """
     if not text:
         return None
     if text.isdigit() and text.isascii():
-        return int(text)
+        return _in_range(int(text), text)
     t = text.strip()
     if not t:
         return None
     digits = t[1:] if t[0] == "-" else t
     if digits.isascii() and digits.isdigit():
-        return int(t)
+        return _in_range(int(t), text)
     legacy = _LEGACY_TS.fullmatch(t)
     if legacy:
         day, clock, millis, zone = legacy.groups()
         t = f"{day} {clock}.{millis}{zone or ''}"
     try:
-        return to_epoch_ms(datetime.fromisoformat(t))
+        moment = datetime.fromisoformat(t)
     except ValueError:
         raise ValueError(f"not a timestamp: {text!r}") from None
+    try:
+        ms = to_epoch_ms(moment)
+    except OverflowError:  # 0001-01-01T00:00+14:00 and the like: before year 1 in UTC
+        raise ValueError(f"timestamp out of range: {text!r}") from None
+    return _in_range(ms, text)
+
+
+def _in_range(ms: int, text: str) -> int:
+    if MIN_TIMESTAMP_MS <= ms <= MAX_TIMESTAMP_MS:
+        return ms
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    raise ValueError(f"timestamp out of range: {shown!r}")
 
 
 def parse_double(text: str | None) -> float | None:
-    """A double from an archived field; empty is None.
+    """A double from an archived field (ASCII digits only); empty is None.
 
     Raises:
-        ValueError: when the text is not a number.
+        ValueError: when the text is not a decimal number, or is not finite with magnitude at most 1e15.
     """
     if not text or not text.strip():
         return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"not a number: {text!r}") from None
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    if _DOUBLE_TEXT.fullmatch(text) is None:  # float() would take "١٢", "1_000", "nan" and "inf"
+        raise ValueError(f"not a number: {shown!r}")
+    value = float(text)
+    if not -MAX_ABS_DOUBLE <= value <= MAX_ABS_DOUBLE:
+        raise ValueError(f"number out of range: {shown!r}")
+    return value
 
 
 def parse_question(text: str | None) -> list[Any] | None:
@@ -206,6 +228,8 @@ class ArchiveReader:
             index = None if tuple(header) == COLUMNS else [header.index(c) for c in COLUMNS]
             width = len(header)
             for number, record in records:
+                if "\x00" in record:  # no database text holds NUL (PostgreSQL refuses it)
+                    raise ArchiveFormatError(f"line {number}: NUL character")
                 fields = _fields(record, index is None, self._questions)
                 if len(fields) != width:
                     raise ArchiveFormatError(f"line {number}: {len(fields)} fields, expected {width}")

@@ -83,7 +83,10 @@ def _progress(description: str) -> Iterator[_BarProgress]:
 
 
 def _scope(batch_id: str | None, collection_id: str | None, batch_ids: list[str] | None) -> ArchivalScope:
-    ids = tuple(b.strip() for value in batch_ids or () for b in value.split(",") if b.strip())
+    ids = tuple(b.strip() for value in batch_ids or () for b in value.split(","))
+    if any(not b for b in ids):
+        # Dropping a blank id would widen the scope: `--batch-ids ""` would archive or delete every batch.
+        raise InputError("--batch-ids must not hold a blank id")
     scope = ArchivalScope(batch_id, collection_id, ids)
     scope.validate()
     return scope

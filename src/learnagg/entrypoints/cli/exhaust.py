@@ -6,7 +6,7 @@ import sys
 from contextlib import suppress
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -16,6 +16,8 @@ from rich.table import Table
 from learnagg.adapters.objectstore import open_store
 from learnagg.domain import exhaust as dx
 from learnagg.entrypoints.cli.common import echo_json, open_app
+from learnagg.entrypoints.cli.plural import counted
+from learnagg.errors import InputError
 from learnagg.jobs.exhaust_files import report_time, write_report
 from learnagg.jobs.exhaust_runner import run_exhaust
 from learnagg.jobs.progress_exhaust import read_batch
@@ -77,14 +79,27 @@ class _Counting:
         self._out.flush()
 
 
+def _create(path: Path) -> TextIO:
+    try:
+        return path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
 def _report(key: str, batch_id: str, out_dir: Path, channel: str | None) -> None:
     with open_app() as application:
         with application.store.read() as conn:
             info = read_batch(conn, batch_id)  # NotFound: one line, nothing written
         now = application.clock()
         day = report_time(now, application.settings.report.timezone).strftime("%Y%m%d")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"{batch_id}_{key}_{day}.csv"
+        name = f"{batch_id}_{key}_{day}.csv"
+        if "/" in name or "\\" in name:  # the file must stay inside --out
+            raise InputError(f"batch {batch_id!r}: its id cannot name a file")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"--out {str(out_dir)!r}: cannot create the folder: {exc.strerror or exc}") from None
+        path = out_dir / name
         blobs = open_store(application.settings.blob_url)
         console = Console(stderr=True)
         bar = Progress(
@@ -95,8 +110,9 @@ def _report(key: str, batch_id: str, out_dir: Path, channel: str | None) -> None
             console=console,
             disable=not console.is_terminal,
         )
+        fh = _create(path)  # before the try: a file that could not be created is not ours to remove
         try:
-            with bar, path.open("w", encoding="utf-8", newline="") as fh:
+            with bar, fh:
                 task = bar.add_task(key, total=None, lines=0)
 
                 def advance(text: str) -> None:
@@ -108,7 +124,7 @@ def _report(key: str, batch_id: str, out_dir: Path, channel: str | None) -> None
             with suppress(FileNotFoundError):
                 path.unlink()
             raise
-    print(f"{path}\t{rows} rows")
+    print(f"{path}\t{counted(rows, 'row')}")
 
 
 BatchOpt = Annotated[str, typer.Option("--batch-id", help="The batch to report on.")]
