@@ -522,9 +522,9 @@ def test_managed_user_items_belong_to_requested_for(api: Api):
 
 def test_assessments_are_published_overwritten_and_complete_their_content(api: Api):
     add_batch(api.app)
-    second = without(
-        GOOD_ASSESSMENT, userId="u-2", attemptId="at-2", contentId=A2, events=[{"eid": "ASSESS"}, {"actor": "x"}]
-    )
+    answer = {"eid": "ASSESS", "ets": T, "edata": {"item": {"id": "q1"}}}
+    events = [answer, {**answer, "actor": "x"}]
+    second = without(GOOD_ASSESSMENT, userId="u-2", attemptId="at-2", contentId=A2, events=events)
     result = ok(api.as_user(U).patch(UPDATE, {"assessments": [GOOD_ASSESSMENT, second]}))
     assert result == {A1: "SUCCESS", A2: "SUCCESS", B: "SUCCESS"}
     first, other = topic_events(api.app, "assess")
@@ -563,11 +563,27 @@ def test_enrolment_records_the_most_recently_accessed_content(api: Api):
     assert row["status"] is None  # the activity updater owns the enrolment status (SPEC P9)
 
 
-def test_integers_beyond_64_bits_are_published_as_sent(api: Api):
+def test_integers_beyond_64_bits_are_published_as_sent_in_fields_the_aggregator_ignores(api: Api):
     add_batch(api.app)
     big = 2**70
-    sent = without(GOOD_ASSESSMENT, assessmentTs=big, extra={"n": big})
+    sent = without(GOOD_ASSESSMENT, extra={"n": big})
     assert ok(api.as_user(U).patch(UPDATE, {"assessments": [sent]})) == {A1: "SUCCESS", B: "SUCCESS"}
     with api.app.store.read() as conn:
         [event] = api.app.log.read(conn, api.app.topics.assess)
-    assert f'"assessmentTs":{big},' in event.payload and f'"extra":{{"n":{big}}}' in event.payload
+    assert f'"extra":{{"n":{big}}}' in event.payload
+
+
+def test_assessments_get_a1_validation_and_the_input_bounds(api: Api):
+    # Regression: content-state assessments were published without any A1 check (an assessmentTs of 2**70,
+    # or an answer without ets, reached the aggregator).
+    add_batch(api.app)
+    for sent, name, value in [
+        (without(GOOD_ASSESSMENT, assessmentTs=2**70), "assessmentTs", "1180591620717411303424"),
+        (without(GOOD_ASSESSMENT, events=[{"eid": "ASSESS"}]), "events[0].ets", "null (must be an integer)"),
+    ]:
+        body = error(
+            api.as_user(U).patch(UPDATE, {"assessments": [GOOD_ASSESSMENT, sent]}), 400, "INVALID_PARAMETER_VALUE"
+        )
+        assert f"Invalid value {value}" in body["params"]["errmsg"]
+        assert body["params"]["errmsg"].endswith(f" for parameter {name}. Please provide a valid value.")
+    assert topic_events(api.app, "assess") == [] and consumption(api.app) == {}

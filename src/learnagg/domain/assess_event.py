@@ -1,4 +1,8 @@
-"""Assessment batch events: validation (SPEC A1) and normalisation of ASSESS answers (SPEC A2)."""
+"""Assessment batch events: validation (SPEC A1) and normalisation of ASSESS answers (SPEC A2).
+
+Every value the aggregator reads is also held to the input bounds of `learnagg.domain.bounds`; with
+``every_field`` (the APIs) the fields the aggregator ignores are held to them too (docs/threat-model.md).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,53 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeGuard
 
+from learnagg.domain.bounds import (
+    DEFAULT_MAX_QUESTIONS,
+    MAX_ABS_NUMBER,
+    MAX_TIMESTAMP_MS,
+    NUL,
+    NUL_RULE,
+    NUMBER_RULE,
+    TIMESTAMP_RULE,
+    json_violation,
+    number_ok,
+    questions_error,
+    violation,
+)
 from learnagg.domain.numbers import is_integer, is_number, is_numeric, to_double
 
 _MANDATORY_FIELDS = ("courseId", "batchId", "userId", "contentId")
+# The fields the aggregator reads (SPEC §3.1), per level; `every_field` also checks all the others.
+_EVENT_FIELDS = frozenset((*_MANDATORY_FIELDS, "assessmentTs", "events", "attemptId"))
+_ANSWER_FIELDS = frozenset(("ets", "edata"))
+_EDATA_FIELDS = frozenset(("score", "duration", "resvalues", "item"))
+_ITEM_FIELDS = frozenset(("id", "maxscore", "type", "title", "desc", "params"))
+# How many containers enclose a value below the event: events 1, an answer 2, edata 3, item 4, params 5.
+_ANSWER_LEVEL, _EDATA_LEVEL, _ITEM_LEVEL = 2, 3, 4
+_MAX_ABS_INT = int(MAX_ABS_NUMBER)
 
 
 class InvalidEvent(Exception):
     """An event that fails a SPEC check; `reason` is the exact validation_error text."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, field: str | None = None, value: object = None) -> None:
         """Create the error.
 
         Args:
-            reason: The exact ``validation_error`` message of SPEC A1.
+            reason: The exact ``validation_error`` message of SPEC A1 (or of a broken input bound).
+            field: The path of the offending field (``events[0].edata.score``), when the check names one.
+            value: The offending value, when known (APIs show a short form of it).
         """
         super().__init__(reason)
         self.reason = reason
+        self.field = field
+        self.value = value
+
+
+def _refuse(field: str, rule: str, value: object) -> InvalidEvent:
+    return InvalidEvent(violation(field, rule), field, value)
 
 
 class Question(NamedTuple):
@@ -78,7 +111,7 @@ class AssessmentBatchEvent:
         return not self.questions
 
 
-def _is_non_blank_string(value: object) -> bool:
+def _is_non_blank_string(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value.strip() != ""
 
 
@@ -113,18 +146,12 @@ def _map_value_text(value: object) -> str:
     return _compact(_doubles_without_nulls(value))
 
 
-def _normalise_map(m: dict[str, object]) -> dict[str, str]:
-    # Fast path: telemetry maps almost always hold only strings already, and the decoded map is ours to keep.
-    for v in m.values():
-        if type(v) is not str:
-            return {k: _map_value_text(v) for k, v in m.items() if v is not None}
-    return m  # type: ignore[return-value]
-
-
-def _normalise_maps(maps: list[dict[str, object]] | None) -> tuple[dict[str, str], ...]:
-    if maps is None:
-        return ()
-    return tuple(_normalise_map(m) for m in maps)
+def _checked_map(m: dict[str, object], field: str, level: int) -> dict[str, str]:
+    """A map of ``resvalues``/``params`` (at ``level``) within the bounds, its values as text (SPEC A2)."""
+    rule = json_violation(m, level=level, numbers=True)
+    if rule is not None:
+        raise _refuse(field, rule, m)
+    return {k: _map_value_text(v) for k, v in m.items() if v is not None}
 
 
 def _text(value: object) -> str | None:
@@ -135,62 +162,115 @@ def _text(value: object) -> str | None:
 
 
 def _numeric(value: object, where: str, path: str) -> float:
-    """A number field of SPEC A1/A2: float/int fast, numeric text or null accepted, anything else refused."""
+    """A number field of SPEC A1/A2: float/int fast, numeric text or null accepted, anything else refused.
+
+    The number (text included) must also be finite with an absolute value of at most 1e15.
+    """
     kind = type(value)
     if kind is float:
-        return value  # type: ignore[return-value]
-    if kind is int or value is None or (kind is str and is_numeric(value)):
-        return _double(value)
-    raise InvalidEvent(f"{where}.{path} must be numeric")
+        if -MAX_ABS_NUMBER <= value <= MAX_ABS_NUMBER:  # type: ignore[operator]
+            return value  # type: ignore[return-value]
+    elif kind is int:
+        if -_MAX_ABS_INT <= value <= _MAX_ABS_INT:  # type: ignore[operator]
+            return float(value)  # type: ignore[arg-type]
+    elif value is None:
+        return 0.0
+    elif kind is str and is_numeric(value):
+        number = _double(value)
+        if number_ok(number):
+            return number
+    else:
+        raise InvalidEvent(f"{where}.{path} must be numeric", f"{where}.{path}", value)
+    raise _refuse(f"{where}.{path}", NUMBER_RULE, value)
 
 
-def _objects(value: object, where: str, path: str) -> tuple[dict[str, str], ...]:
-    """An array-of-objects field of SPEC A1, normalised (SPEC A2)."""
+def _objects(value: object, where: str, path: str, level: int) -> tuple[dict[str, str], ...]:
+    """An array-of-objects field of SPEC A1 (the array at ``level``), normalised (SPEC A2) within the bounds."""
     if value is None:
         return ()
     if type(value) is not list or not all(type(m) is dict for m in value):
-        raise InvalidEvent(f"{where}.{path} must be an array of objects")
-    return tuple(_normalise_map(m) for m in value)
+        raise InvalidEvent(f"{where}.{path} must be an array of objects", f"{where}.{path}", value)
+    # Fast path: telemetry maps almost always hold only NUL-free strings already, and the decoded maps are ours.
+    for m in value:
+        for k, v in m.items():
+            if type(v) is not str or NUL in v or NUL in k:
+                return tuple(_checked_map(m, f"{where}.{path}", level + 1) for m in value)
+    return tuple(value)
 
 
-def _parse_answer(index: int, raw: object) -> Question:
+def _item_text(value: object, where: str, name: str) -> str | None:
+    """The slow path of a ``title``/``type``/``desc``/``id`` value (SPEC A2) that is not a NUL-free string."""
+    if value is None:
+        return None
+    rule = NUL_RULE if type(value) is str else json_violation(value, level=_ITEM_LEVEL + 1, numbers=True)
+    if rule is not None:
+        raise _refuse(f"{where}.edata.item.{name}", rule, value)
+    return value if type(value) is str else _compact(value)  # type: ignore[return-value]
+
+
+def _other_fields(container: dict[str, object], read: frozenset[str], prefix: str, level: int) -> None:
+    """The bounds on the fields the aggregator ignores (``every_field``); ``level`` is that of their values."""
+    for key, value in container.items():
+        if key in read:
+            continue
+        field = prefix + _compact(key)[1:-1]
+        rule = NUL_RULE if NUL in key else json_violation(value, level=level)
+        if rule is not None:
+            raise _refuse(field, rule, value)
+
+
+def _parse_answer(index: int, raw: object, every_field: bool) -> Question:
     # The hot path of the aggregator: exact-type checks first, the general rules only for unusual values.
     where = f"events[{index}]"
     if type(raw) is not dict or type(ets := raw.get("ets")) is not int:
         if not isinstance(raw, dict) or not is_integer(raw.get("ets")):
-            raise InvalidEvent(f"{where}.ets must be an integer")
+            value = raw.get("ets") if isinstance(raw, dict) else raw
+            raise InvalidEvent(f"{where}.ets must be an integer", f"{where}.ets", value)
         ets = int(raw["ets"])
+    if not 0 <= ets <= MAX_TIMESTAMP_MS:
+        raise _refuse(f"{where}.ets", TIMESTAMP_RULE, ets)
     edata = raw.get("edata")
     item = edata.get("item") if isinstance(edata, dict) else None
     if not isinstance(edata, dict) or not isinstance(item, dict):
-        raise InvalidEvent(f"{where}.edata.item is mandatory")
+        raise InvalidEvent(f"{where}.edata.item is mandatory", f"{where}.edata.item", item)
     score = _numeric(edata.get("score"), where, "edata.score")
     duration = _numeric(edata.get("duration"), where, "edata.duration")
     max_score = _numeric(item.get("maxscore"), where, "edata.item.maxscore")
-    resvalues = _objects(edata.get("resvalues"), where, "edata.resvalues")
-    params = _objects(item.get("params"), where, "edata.item.params")
+    resvalues = _objects(edata.get("resvalues"), where, "edata.resvalues", _EDATA_LEVEL + 1)
+    params = _objects(item.get("params"), where, "edata.item.params", _ITEM_LEVEL + 1)
     qid, qtype, title, desc = item.get("id"), item.get("type"), item.get("title"), item.get("desc")
-    return Question(
-        qid if qid is None or type(qid) is str else _compact(qid),
+    question = Question(
+        qid if type(qid) is str and NUL not in qid else _item_text(qid, where, "id"),
         ets,
         max_score,
         score,
-        qtype if qtype is None or type(qtype) is str else _compact(qtype),
-        title if title is None or type(title) is str else _compact(title),
-        desc if desc is None or type(desc) is str else _compact(desc),
+        qtype if type(qtype) is str and NUL not in qtype else _item_text(qtype, where, "type"),
+        title if type(title) is str and NUL not in title else _item_text(title, where, "title"),
+        desc if desc is None or (type(desc) is str and NUL not in desc) else _item_text(desc, where, "desc"),
         duration,
         resvalues,
         params,
     )
+    if every_field:
+        _other_fields(raw, _ANSWER_FIELDS, f"{where}.", _ANSWER_LEVEL + 1)
+        _other_fields(edata, _EDATA_FIELDS, f"{where}.edata.", _EDATA_LEVEL + 1)
+        _other_fields(item, _ITEM_FIELDS, f"{where}.edata.item.", _ITEM_LEVEL + 1)
+    return question
 
 
-def parse_assessment_event(raw: object) -> AssessmentBatchEvent:
-    """Validate (SPEC A1) and normalise (SPEC A2) one assessment batch event.
+def parse_assessment_event(
+    raw: object, *, max_questions: int = DEFAULT_MAX_QUESTIONS, every_field: bool = False
+) -> AssessmentBatchEvent:
+    """Validate (SPEC A1) and normalise (SPEC A2) one assessment batch event, within the input bounds.
 
-    Checks run in SPEC order and the first failure wins; answers are checked in array order.
+    Checks run in SPEC order and the first failure wins; answers are checked in array order. Each bound is
+    checked right after the A1 check of the same field (``assessmentTs`` an integer, then its range).
 
     Args:
         raw: The decoded JSON message.
+        max_questions: Most answers one attempt may carry, counted before de-duplication.
+        every_field: Also hold the fields the aggregator ignores to the nesting, NUL and finite-number bounds
+            (the APIs do, so nothing hostile is published; the stream job reads only what it needs).
 
     Returns:
         The event with every answer normalised, in input order; no answers means a recompute.
@@ -201,18 +281,30 @@ def parse_assessment_event(raw: object) -> AssessmentBatchEvent:
     if not isinstance(raw, dict):
         raise InvalidEvent("event is not a JSON object")
     for field in _MANDATORY_FIELDS:
-        if not _is_non_blank_string(raw.get(field)):
-            raise InvalidEvent(f"{field} is mandatory")
+        value = raw.get(field)
+        if not _is_non_blank_string(value):
+            raise InvalidEvent(f"{field} is mandatory", field, value)
+        if NUL in value:
+            raise _refuse(field, NUL_RULE, value)
     assessment_ts = raw.get("assessmentTs")
     if not is_integer(assessment_ts):
-        raise InvalidEvent("assessmentTs must be an integer")
+        raise InvalidEvent("assessmentTs must be an integer", "assessmentTs", assessment_ts)
+    if not 0 <= assessment_ts <= MAX_TIMESTAMP_MS:  # type: ignore[operator]
+        raise _refuse("assessmentTs", TIMESTAMP_RULE, assessment_ts)
     events = raw.get("events")
     if events is not None and not isinstance(events, list):
-        raise InvalidEvent("events must be an array")
+        raise InvalidEvent("events must be an array", "events", events)
+    too_many = questions_error("events", len(events or ()), max_questions)
+    if too_many is not None:
+        raise InvalidEvent(too_many, "events", f"{len(events or ())} answers (at most {max_questions})")
     attempt_id = raw.get("attemptId")
     if events and not _is_non_blank_string(attempt_id):
-        raise InvalidEvent("attemptId is mandatory")
-    questions = tuple(_parse_answer(i, e) for i, e in enumerate(events or ()))
+        raise InvalidEvent("attemptId is mandatory", "attemptId", attempt_id)
+    if isinstance(attempt_id, str) and NUL in attempt_id:
+        raise _refuse("attemptId", NUL_RULE, attempt_id)
+    questions = tuple(_parse_answer(i, e, every_field) for i, e in enumerate(events or ()))
+    if every_field:
+        _other_fields(raw, _EVENT_FIELDS, "", 1)
     return AssessmentBatchEvent(
         course_id=raw["courseId"],
         batch_id=raw["batchId"],

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from learnagg.domain.dates import parse_api_ts
+from learnagg.domain.bounds import timestamp_ok
+from learnagg.domain.dates import format_api_ts, parse_api_ts
 
 COMPLETED = 2  # content and enrolment status "completed" (SPEC §1)
 ONGOING_BATCH = 1  # only status-1 batches accept progress and assessments (SPEC §1)
@@ -58,10 +59,48 @@ def json_text(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def bounded_api_time(text: object) -> int | None:
+    """Epoch ms of a ``yyyy-MM-dd HH:mm:ss:SSSZ`` text (SPEC §5.7); None when the text is not in that format.
+
+    Raises:
+        ValueError: if the text is in the format but its instant is outside the timestamp bounds (before
+            1970 or after 9999 in UTC, ``0001-01-01 00:00:00:000+1400`` included).
+    """
+    try:
+        ms = parse_api_ts(text)
+    except OverflowError:  # the instant falls before year 1 or after year 9999
+        ms = -1
+    if ms is not None and not timestamp_ok(ms):
+        raise ValueError(f"timestamp out of bounds: {text!r}")
+    return ms
+
+
+def stored_api_time(text: object) -> int | None:
+    """Epoch ms of a stored legacy date text (SPEC §2.3); None when it is not a date datetime can hold."""
+    try:
+        return parse_api_ts(text)
+    except OverflowError:
+        return None
+
+
+def api_time_text(ms: int, zone_name: str) -> str | None:
+    """``yyyy-MM-dd HH:mm:ss:SSSZ`` of epoch ms in the zone; None when the zone's calendar cannot show it.
+
+    A bounded timestamp near the end of year 9999 UTC is already in year 10000 east of UTC.
+    """
+    try:
+        return format_api_ts(ms, zone_name)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
 def content_update(item: Mapping[str, Any]) -> ContentUpdate:
     """A validated content item as a :class:`ContentUpdate`; ``courseId`` falls back to ``collectionId``.
 
     A blank ``userId`` counts as absent: the item belongs to the request's subject (SPEC §5.7 step 3).
+
+    Raises:
+        ValueError: if a date is outside the timestamp bounds (the request checks refuse such items first).
     """
     _, course_id = first_given(item, ("courseId", "collectionId"))
     _, user_id = first_given(item, ("userId",))
@@ -73,8 +112,8 @@ def content_update(item: Mapping[str, Any]) -> ContentUpdate:
         status=item["status"],
         user_id=user_id,
         progress=item.get("progress"),
-        last_access_time=parse_api_ts(item.get("lastAccessTime")),
-        last_completed_time=parse_api_ts(item.get("lastCompletedTime")),
+        last_access_time=bounded_api_time(item.get("lastAccessTime")),
+        last_completed_time=bounded_api_time(item.get("lastCompletedTime")),
         progress_details=None if details is None else json_text(details),
     )
 

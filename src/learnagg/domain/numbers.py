@@ -6,7 +6,8 @@ import math
 import re
 from decimal import ROUND_HALF_EVEN, Decimal
 
-_NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
+# ASCII only: without re.ASCII, \d also matches other scripts' digits ("١٢" would read as 12.0).
+_NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$", re.ASCII)
 _CENT = Decimal("0.01")
 
 
@@ -21,7 +22,7 @@ def is_integer(value: object) -> bool:
 
 
 def is_numeric_text(value: object) -> bool:
-    """True for a string holding a finite decimal number such as ``"1"``, ``" 2.5 "`` or ``"1e3"``."""
+    """True for a string holding a decimal number in ASCII digits such as ``"1"``, ``" 2.5 "`` or ``"1e3"``."""
     return isinstance(value, str) and _NUMERIC_TEXT.match(value) is not None
 
 

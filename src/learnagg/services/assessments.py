@@ -6,12 +6,13 @@ attempt just sent, computed with the aggregator's own domain functions (SPEC A5,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from learnagg.adapters.store import scores
 from learnagg.bootstrap import App
 from learnagg.domain.assess_event import InvalidEvent, parse_assessment_event
+from learnagg.domain.bounds import NUL
 from learnagg.domain.content_state import COMPLETED, ContentUpdate, assessment_event
 from learnagg.domain.scoring import AttemptScore, known_total_questions, question_count_error, score_attempt
 from learnagg.services import learner_reads
@@ -29,9 +30,12 @@ def _check_attempt(
     totals: Mapping[str, int | None],
     settings: AssessmentSettings,
 ) -> AttemptScore | str:
-    """SPEC A1–A3, A5 and A6, which only read: the attempt's score, or the validation_error text."""
+    """SPEC A1–A3, A5 and A6, which only read: the attempt's score, or the validation_error text.
+
+    A1 here holds every field of the attempt, including those the aggregator ignores, to the input bounds.
+    """
     try:
-        parsed = parse_assessment_event(event)
+        parsed = parse_assessment_event(event, max_questions=settings.max_questions, every_field=True)
     except InvalidEvent as exc:
         return exc.reason
     error = leaf_error(parsed, leaves.get(parsed.course_id, set()), settings.strict_leaf_validation)
@@ -44,6 +48,10 @@ def _check_attempt(
         if error is not None:
             return error
     return score
+
+
+def _storable(ids: Iterable[str]) -> set[str]:
+    return {i for i in ids if NUL not in i}
 
 
 def send_assessments(
@@ -69,9 +77,11 @@ def send_assessments(
     events = [assessment_event(item, user_id) for item in assessments]
     results: list[dict[str, Any]] = []
     with app.store.write() as conn:
-        batches = learner_reads.batch_courses(conn, {e["batchId"] for e in events})
-        leaves = scores.leaf_nodes(conn, {e["courseId"] for e in events})
-        totals = scores.total_questions(conn, {e["contentId"] for e in events}) if settings.question_count_guard else {}
+        # An identifier holding NUL cannot be stored (PostgreSQL refuses it in a query): its batch is unknown.
+        batches = learner_reads.batch_courses(conn, _storable(e["batchId"] for e in events))
+        leaves = scores.leaf_nodes(conn, _storable(e["courseId"] for e in events))
+        guard = settings.question_count_guard
+        totals = scores.total_questions(conn, _storable(e["contentId"] for e in events)) if guard else {}
         published: list[dict[str, Any]] = []
         for event in events:
             result: dict[str, Any] = {

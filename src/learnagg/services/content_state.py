@@ -11,6 +11,8 @@ from sqlalchemy import Connection, Row, bindparam, select, update
 
 from learnagg.adapters.store.tables import user_content_consumption, user_enrolments
 from learnagg.bootstrap import App
+from learnagg.domain.assess_event import InvalidEvent, parse_assessment_event
+from learnagg.domain.bounds import invalid_value_text
 from learnagg.domain.content_state import (
     BATCH_NOT_EXISTS,
     COMPLETED,
@@ -18,14 +20,16 @@ from learnagg.domain.content_state import (
     SUCCESS,
     ContentState,
     ContentUpdate,
+    api_time_text,
     assessment_event,
     batch_refusal,
     content_update,
     merge_content,
     most_recently_accessed,
+    stored_api_time,
 )
-from learnagg.domain.dates import format_api_ts, parse_api_ts
 from learnagg.domain.messages import progress_event
+from learnagg.errors import ApiError, api_error
 from learnagg.services import learner_reads
 
 ContentKey = tuple[str, str, str]  # (course_id, batch_id, content_id)
@@ -44,8 +48,9 @@ def payload_json(value: Any) -> str:
 
 def _date(ms: int | None, legacy: str | None, zone: str) -> str | None:
     """The timestamp column formatted in ``timezone``; the legacy text column when it is null (SPEC §5.6)."""
-    if ms is not None:
-        return format_api_ts(ms, zone)
+    text = None if ms is None else api_time_text(ms, zone)
+    if text is not None:
+        return text
     return legacy if legacy and legacy.strip() else None
 
 
@@ -177,17 +182,21 @@ def _stored_states(conn: Connection, app: App, user_id: str, keys: set[ContentKe
             states[key] = ContentState(
                 row.status,
                 row.progress,
-                row.last_access_time if row.last_access_time is not None else parse_api_ts(row.lastaccesstime),
-                row.last_completed_time if row.last_completed_time is not None else parse_api_ts(row.lastcompletedtime),
-                row.last_updated_time if row.last_updated_time is not None else parse_api_ts(row.lastupdatedtime),
+                row.last_access_time if row.last_access_time is not None else stored_api_time(row.lastaccesstime),
+                _or_else(row.last_completed_time, row.lastcompletedtime),
+                _or_else(row.last_updated_time, row.lastupdatedtime),
                 row.progressdetails,
             )
     return states
 
 
+def _or_else(ms: int | None, legacy: str | None) -> int | None:
+    return ms if ms is not None else stored_api_time(legacy)
+
+
 def _consumption_row(user_id: str, key: ContentKey, state: ContentState, zone: str) -> dict[str, Any]:
     def legacy(ms: int | None) -> str | None:
-        return None if ms is None else format_api_ts(ms, zone)
+        return None if ms is None else api_time_text(ms, zone)
 
     course_id, batch_id, content_id = key
     return {
@@ -301,6 +310,27 @@ def apply_content_updates(
     return written
 
 
+def refused_assessment(exc: InvalidEvent) -> ApiError:
+    """A content-state assessment that fails SPEC A1 or an input bound: 400 INVALID_PARAMETER_VALUE naming the
+    field (``events[0].edata.score``) with the rule (docs/threat-model.md)."""
+    name = exc.field or "assessments"
+    rule = exc.reason[len(name) + 1 :] if exc.reason.startswith(name + " ") else exc.reason
+    return api_error("INVALID_PARAMETER_VALUE", name=name, value=invalid_value_text(exc.value, rule))
+
+
+def check_assessments(events: Sequence[Mapping[str, Any]], max_questions: int) -> None:
+    """SPEC A1 and the input bounds for every assessment of a content-state update, before anything is written.
+
+    Raises:
+        ApiError: 400 INVALID_PARAMETER_VALUE for the first assessment that fails.
+    """
+    for event in events:
+        try:
+            parse_assessment_event(event, max_questions=max_questions, every_field=True)
+        except InvalidEvent as exc:
+            raise refused_assessment(exc) from None
+
+
 def update_content_state(
     app: App,
     *,
@@ -320,8 +350,12 @@ def update_content_state(
 
     Returns:
         ``{contentId: "SUCCESS", batchId: "SUCCESS", "BATCH_NOT_EXISTS": [...], "NOT_A_ON_GOING_BATCH": [...]}``.
+
+    Raises:
+        ApiError: 400 when an assessment fails SPEC A1 or an input bound; nothing is written then.
     """
     events = [assessment_event(a, user_id) for a in assessments]
+    check_assessments(events, app.settings.assessment.max_questions)
     # Step 1: every assessment also completes its content, for the subject.
     items: list[tuple[Mapping[str, Any] | None, ContentUpdate]] = [(raw, content_update(raw)) for raw in contents]
     items += [(None, ContentUpdate(e["courseId"], e["batchId"], e["contentId"], COMPLETED)) for e in events]

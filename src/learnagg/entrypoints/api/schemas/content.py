@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from learnagg.domain.content_state import first_given
-from learnagg.domain.dates import parse_api_ts
+from learnagg.domain.bounds import NUL, NUL_RULE, TIMESTAMP_RULE, invalid_value_text, json_violation, short_text
+from learnagg.domain.content_state import bounded_api_time, first_given
 from learnagg.entrypoints.api.validation import (
     Check,
     RequestModel,
@@ -50,14 +50,33 @@ def one_of(names: tuple[str, ...], code: str | None = None, *, first_of: str | N
 
 
 def api_dates(*names: str) -> Check:
-    """Each present date must be ``yyyy-MM-dd HH:mm:ss:SSSZ`` (DATE_FORMAT_ERRROR, SPEC §5.7)."""
+    """Each present date must be ``yyyy-MM-dd HH:mm:ss:SSSZ`` (DATE_FORMAT_ERRROR, SPEC §5.7), then within the
+    timestamp bounds (INVALID_PARAMETER_VALUE naming the date, docs/threat-model.md)."""
 
     def check(data: dict[str, Any]) -> None:
         for name in names:
-            if data.get(name) is not None and parse_api_ts(data[name]) is None:
+            value = data.get(name)
+            if value is None:
+                continue
+            try:
+                parsed = bounded_api_time(value)
+            except ValueError:
+                raise fail(
+                    "INVALID_PARAMETER_VALUE", name=name, value=invalid_value_text(value, TIMESTAMP_RULE)
+                ) from None
+            if parsed is None:
                 raise fail("DATE_FORMAT_ERRROR")
 
     return check
+
+
+def within_bounds(data: dict[str, Any]) -> None:
+    """Every field of a content item within the input bounds (docs/threat-model.md): no NUL in any text or key,
+    nesting at most 64 levels below the item (``progressdetails``), finite numbers (INVALID_PARAMETER_VALUE)."""
+    for name, value in data.items():
+        rule = NUL_RULE if NUL in name else json_violation(value, level=1)
+        if rule is not None:
+            raise fail("INVALID_PARAMETER_VALUE", name=short_text(name), value=invalid_value_text(value, rule))
 
 
 INT32 = (-(2**31), 2**31 - 1)  # the range of the integer columns (`status`, `progress`)
@@ -88,6 +107,7 @@ CONTENT_ITEM: tuple[Check, ...] = (
     required("batchId", "COURSE_BATCH_ID_MISSING"),
     typed("userId", str),
     int32("progress"),
+    within_bounds,
 )
 
 
