@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from learnagg.adapters.bus.log import DatabaseLog, EventLog
@@ -109,6 +110,14 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
     )
 
 
+def _configured(spec: JobSpec, app: App) -> JobSpec:
+    """The job's row with its parser bound to the settings (the assessment parser's answer limit)."""
+    if spec.parse is parse_assessment_event:
+        limit = app.settings.assessment.max_questions
+        return replace(spec, parse=partial(parse_assessment_event, max_questions=limit))
+    return spec
+
+
 def job_names() -> list[str]:
     """The names of the stream jobs, for `learnagg worker --job`."""
     return list(JOBS)
@@ -123,7 +132,7 @@ def build_worker(app: App, jobs: Sequence[str] | None = None, *, max_retries: in
     ws = app.settings.worker
     consumers = [
         JobConsumer(
-            spec=JOBS[n],
+            spec=_configured(JOBS[n], app),
             handler=JOBS[n].make_handler(app),
             store=app.store,
             log_=app.log,
