@@ -59,6 +59,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "USER_NOT_FOUND": (404, "User does not exist."),
     "RESOURCE_NOT_FOUND": (404, "Requested resource is not found."),
     "METHOD_NOT_ALLOWED": (405, "Method is not allowed for this resource."),
+    "REQUEST_TOO_LARGE": (413, "Request body exceeds {limit} bytes."),
     "ERR_CALLING_GROUOP_API": (500, "Error while calling group api."),
     "INTERNAL_ERROR": (500, "Process failed,please try again later."),
 }

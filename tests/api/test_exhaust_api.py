@@ -165,7 +165,35 @@ def test_only_the_requester_or_an_admin_reads_a_request(staff):
     assert success(staff.as_user("ra-2").get(f"{LIST}/tag-1", headers=HEADERS), "list") == {"count": 0, "jobs": []}
     assert success(staff.as_user("oa-1").get(f"{READ}/tag-1", **query), "info")["requestId"] == rid
     assert success(staff.as_user("oa-1").get(f"{LIST}/tag-1", headers=HEADERS), "list")["count"] == 1
-    assert success(staff.as_admin().get(f"{READ}/tag-1", **query), "info")["requestId"] == rid
+    create_user(staff, "pa-1", rootOrgId=CHANNEL, roles=["PLATFORM_ADMIN", "REPORT_ADMIN"])
+    assert success(staff.as_user("pa-1").get(f"{READ}/tag-1", **query), "info")["requestId"] == rid
+
+
+def test_a_platform_admin_needs_an_exhaust_role_in_the_channel(staff):
+    """Reports hold learners' personal data: being a platform admin elsewhere opens no channel's reports."""
+    rid = success(submit(staff, "ra-1", request()), "submit")["requestId"]
+    create_user(staff, "pa-x", rootOrgId="org-x", roles=["PLATFORM_ADMIN", "REPORT_ADMIN"])
+    for admin in (staff.as_admin(), staff.as_user("pa-x")):
+        refused(admin.post(SUBMIT, request(), headers=HEADERS), "submit", 403, "FORBIDDEN")
+        refused(admin.get(f"{LIST}/tag-1", headers=HEADERS), "list", 403, "FORBIDDEN")
+        refused(admin.get(f"{READ}/tag-1", params={"requestId": rid}, headers=HEADERS), "info", 403, "FORBIDDEN")
+    # With an exhaust role in the channel's root org, a platform admin is an admin of the channel's requests.
+    create_user(staff, "pa-1", rootOrgId=CHANNEL, roles=["PLATFORM_ADMIN", "REPORT_ADMIN"])
+    assert success(staff.as_user("pa-1").get(f"{LIST}/tag-1", headers=HEADERS), "list")["count"] == 1
+    # A platform admin with only PLATFORM_ADMIN in the channel's root org is refused too.
+    create_user(staff, "pa-2", rootOrgId=CHANNEL, roles=["PLATFORM_ADMIN"])
+    refused(staff.as_user("pa-2").get(f"{LIST}/tag-1", headers=HEADERS), "list", 403, "FORBIDDEN")
+
+
+def test_platform_admins_on_any_channel_when_the_setting_says_so(staff, app):
+    app.settings.exhaust.platform_admin_any_channel = True
+    rid = success(submit(staff, "ra-1", request()), "submit")["requestId"]
+    admin = staff.as_admin()
+    assert success(admin.get(f"{READ}/tag-1", params={"requestId": rid}, headers=HEADERS), "info")["requestId"] == rid
+    assert success(admin.get(f"{LIST}/tag-1", headers=HEADERS), "list")["count"] == 1
+    job = success(admin.post(SUBMIT, request(requestedBy="ra-2"), headers=HEADERS), "submit")
+    assert job["requestedBy"] == "ra-2"  # a platform admin may submit in another user's name
+    refused(staff.as_user("ra-x").get(f"{LIST}/tag-1", headers=HEADERS), "list", 403, "FORBIDDEN")
 
 
 def test_read_of_an_unknown_request_is_200_failed(staff):
@@ -182,6 +210,21 @@ def test_list_is_newest_first_and_limited(staff, clock):
     assert jobs["count"] == 2
     assert [j["jobStats"]["dtJobSubmitted"] for j in jobs["jobs"]] == [T + 2 * 86_400_000, T + 86_400_000]
     refused(staff.as_user("ra-1").get(f"{LIST}/tag-1?limit=x", headers=HEADERS), "list", 400, "CLIENT_ERROR")
+    assert success(staff.as_user("ra-1").get(f"{LIST}/tag-1?limit=99999", headers=HEADERS), "list")["count"] == 3
+
+
+@pytest.mark.parametrize("limit", ["%C2%B2", "%D9%A1%D9%A2", "9" * 5000, "0", "-1", "1e3", "%20"])
+def test_a_hostile_limit_is_400_after_the_access_checks(staff, limit):
+    path = f"{LIST}/tag-1?limit={limit}"
+    refused(staff.get(path, headers=HEADERS), "list", 401, "UNAUTHORIZED")
+    refused(staff.as_user("learner").get(path, headers=HEADERS), "list", 403, "FORBIDDEN")
+    refused(staff.as_user("ra-1").get(path, headers=HEADERS), "list", 400, "CLIENT_ERROR")
+    refused(
+        staff.as_user("ra-1").get(f"/dataset/v1/request/list/tag-1?limit={limit}", headers=HEADERS),
+        "list",
+        400,
+        "CLIENT_ERROR",
+    )
 
 
 def _download_path(url: str) -> str:
@@ -225,6 +268,39 @@ def test_download_links_are_signed_expire_and_check_the_caller(staff, app, clock
     refused(staff.as_user("ra-2").get(path), "download", 403, "FORBIDDEN", dx.NOT_REQUESTER)
     refused(staff.get(file_path), "download", 401, "UNAUTHORIZED")
     refused(staff.get(path.replace("signature=", "signature=0")), "download", 403, "FORBIDDEN")
-    refused(staff.get(file_path + "x"), "download", 404, "RESOURCE_NOT_FOUND")
+    refused(staff.as_user("ra-1").get(file_path + "x"), "download", 404, "RESOURCE_NOT_FOUND")
     clock.now += 30 * 60_000
     refused(staff.get(path), "download", 403, "FORBIDDEN", "Download link is invalid or has expired")
+
+
+def test_download_checks_the_link_or_the_caller_before_looking_the_request_up(staff, app):
+    """No answer tells a caller without a link or rights whether a request or file exists."""
+    world(app, attempts=False)
+    rid = success(submit(staff, "ra-1", request()), "submit")["requestId"]
+    run_exhaust(app, blobs_of(app))
+    [url] = success(staff.as_user("ra-1").get(f"{READ}/tag-1", params={"requestId": rid}, headers=HEADERS), "info")[
+        "downloadUrls"
+    ]
+    file_path = _download_path(url).split("?")[0]
+    unknown = "/v1/dataset/request/download/NOPE/x.zip"
+    for path in (file_path, file_path + "x", unknown):
+        refused(staff.get(path), "download", 401, "UNAUTHORIZED")
+        refused(staff.get(path + "?expires=1&signature=00"), "download", 403, "FORBIDDEN")
+        refused(staff.as_user("ra-2").get(path), "download", 403, "FORBIDDEN", dx.NOT_REQUESTER)
+        refused(staff.as_user("ra-x").get(path), "download", 403, "FORBIDDEN", dx.NOT_REQUESTER)
+    refused(staff.as_user("ra-1").get(unknown), "download", 403, "FORBIDDEN", dx.NOT_REQUESTER)
+
+
+@pytest.mark.parametrize("expires", ["%C2%B2", "%D9%A1%D9%A2", "9" * 5000, "-5", "", "1.5e12"])
+def test_a_hostile_link_expiry_is_refused_without_a_server_error(staff, app, expires):
+    world(app, attempts=False)
+    rid = success(submit(staff, "ra-1", request()), "submit")["requestId"]
+    run_exhaust(app, blobs_of(app))
+    [url] = success(staff.as_user("ra-1").get(f"{READ}/tag-1", params={"requestId": rid}, headers=HEADERS), "info")[
+        "downloadUrls"
+    ]
+    path, query = _download_path(url).split("?")
+    signature = query.split("signature=")[1]
+    hostile = f"{path}?expires={expires}&signature={signature}"
+    refused(staff.get(hostile), "download", 403, "FORBIDDEN", "Download link is invalid or has expired")
+    refused(staff.as_user("ra-1").get(hostile), "download", 403, "FORBIDDEN", "Download link is invalid or has expired")

@@ -24,6 +24,9 @@ DOWNLOAD_PATH = "/v1/dataset/request/download"
 FORBIDDEN = "You are not authorized."
 LINK_INVALID = "Download link is invalid or has expired"
 FILE_NOT_FOUND = "File not found"
+DEFAULT_LIMIT, MAX_LIMIT = 10, 1000
+_LIMIT_DIGITS = 9  # a larger limit means "all" and is cut to MAX_LIMIT anyway
+_EXPIRY_DIGITS = 15  # epoch milliseconds until the year 33658
 _j = job_request.c
 
 
@@ -60,17 +63,40 @@ def _roles(conn: Connection, caller: Caller) -> tuple[set[str], str | None]:
 def authorise(conn: Connection, app: App, caller: Caller, channel: str | None) -> Access:
     """SPEC §5.10 access: ``X-Channel-ID`` present (400), a role of ``exhaust.roles`` and root org = channel (403).
 
-    A platform admin passes on any channel (learnagg's rule, as for the other API families).
+    A platform admin is no exception: reports hold learners' personal data, so they too need an exhaust role with
+    the channel's root org, unless ``exhaust.platform_admin_any_channel`` is set (docs/threat-model.md).
     """
     if dx.is_blank(channel):
         raise ExhaustRefused(400, dx.CHANNEL_MISSING)
     assert channel is not None
     roles, root_org = _roles(conn, caller)
-    if PLATFORM_ADMIN in roles:
+    platform_admin = PLATFORM_ADMIN in roles
+    if roles & set(app.settings.exhaust.roles) and root_org == channel:
+        admin = platform_admin or ORG_ADMIN in roles
+        return Access(caller.user_id, channel, admin=admin, platform_admin=platform_admin)
+    if platform_admin and app.settings.exhaust.platform_admin_any_channel:
         return Access(caller.user_id, channel, admin=True, platform_admin=True)
-    if not roles & set(app.settings.exhaust.roles) or root_org != channel:
-        raise ExhaustRefused(403, FORBIDDEN)
-    return Access(caller.user_id, channel, admin=ORG_ADMIN in roles, platform_admin=False)
+    raise ExhaustRefused(403, FORBIDDEN)
+
+
+def ascii_int(text: str | None, max_digits: int) -> int | None:
+    """``text`` as a non-negative integer when it is only ASCII digits, at most ``max_digits`` of them; else None.
+
+    ``str.isdigit`` alone also accepts ``²`` and ``١٢``, which ``int`` then refuses or reads as a number.
+    """
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > max_digits:
+        return None
+    return int(text)
+
+
+def page_size(text: str | None) -> int:
+    """The ``limit`` of a list: default 10, a positive integer (400 otherwise), at most :data:`MAX_LIMIT`."""
+    if text is None:
+        return DEFAULT_LIMIT
+    value = ascii_int(text.strip(), _LIMIT_DIGITS)
+    if value is None or value < 1:
+        raise ExhaustRefused(400, f"limit should be a positive integer, not {text[:32]!r}")
+    return min(value, MAX_LIMIT)
 
 
 Link = Callable[[str, str], str]  # (request id, file name) → a signed, time-limited URL
@@ -207,10 +233,14 @@ class ExhaustRequests:
             raise ExhaustRefused(403, dx.NOT_REQUESTER)
         return self._job(row)
 
-    def list(self, caller: Caller, channel: str | None, tag: str, limit: int) -> dict[str, Any]:
-        """``GET …/request/list/{tag}?limit=N``: newest submission first; others' requests only for admins."""
+    def list(self, caller: Caller, channel: str | None, tag: str, limit_text: str | None) -> dict[str, Any]:
+        """``GET …/request/list/{tag}?limit=N``: newest submission first; others' requests only for admins.
+
+        ``limit`` is read only once the caller is allowed on the channel: refusals come first.
+        """
         with self.app.store.read() as conn:
             access = authorise(conn, self.app, caller, channel)
+            limit = page_size(limit_text)
             stmt = select(job_request).where(_j.tag == dx.stored_tag(tag, access.channel))
             if not access.admin:
                 stmt = stmt.where(_j.requested_by == access.user_id)
@@ -224,25 +254,35 @@ class ExhaustRequests:
         """The object key of one file of a request, once the link or the caller is found allowed.
 
         A signed link that has not expired is enough on its own; a caller who also presents an identity must be
-        the requester or an admin. Without a signature the caller must be the requester or an admin.
+        the requester or an admin. Without a signature the caller must be the requester or an admin. The link or
+        the identity is checked before the request is looked up, and a caller without a link who may not read a
+        request is refused the same way whether it exists or not: no answer tells a stranger which exist.
         """
+        linked = signature is not None or expires is not None
+        if linked:
+            expiry = ascii_int(expires, _EXPIRY_DIGITS)
+            if expiry is None or expiry <= self.now:
+                raise ExhaustRefused(403, LINK_INVALID)
+            if not self.keys.link_ok(request_id, file_name, expiry, signature or ""):
+                raise ExhaustRefused(403, LINK_INVALID)
+        elif caller is None:
+            raise ExhaustRefused(401, FORBIDDEN)
         with self.app.store.read() as conn:
             row = conn.execute(select(job_request).where(_j.request_id == request_id)).mappings().first()
-            keys = [k for k in (row["download_urls"] or []) if isinstance(k, str)] if row is not None else []
-            key = next((k for k in keys if posixpath.basename(k) == file_name), None)
-            if row is None or key is None:
-                raise ExhaustRefused(404, FILE_NOT_FOUND)
-            if signature is not None or expires is not None:
-                expiry = int(expires) if expires and expires.isdigit() else -1
-                if expiry <= self.now or not self.keys.link_ok(request_id, file_name, expiry, signature or ""):
-                    raise ExhaustRefused(403, LINK_INVALID)
-            elif caller is None:
-                raise ExhaustRefused(401, FORBIDDEN)
-            if caller is not None:
-                try:
-                    allowed = authorise(conn, self.app, caller, row["requested_channel"]).may_read(row)
-                except ExhaustRefused:
-                    allowed = False
-                if not allowed:
-                    raise ExhaustRefused(403, dx.NOT_REQUESTER)
+            if caller is not None and not self._may_download(conn, caller, row):
+                if row is None and linked:
+                    raise ExhaustRefused(404, FILE_NOT_FOUND)  # the link proves the request was theirs to know
+                raise ExhaustRefused(403, dx.NOT_REQUESTER)
+        keys = [k for k in (row["download_urls"] or []) if isinstance(k, str)] if row is not None else []
+        key = next((k for k in keys if posixpath.basename(k) == file_name), None)
+        if key is None:
+            raise ExhaustRefused(404, FILE_NOT_FOUND)
         return key
+
+    def _may_download(self, conn: Connection, caller: Caller, row: RowMapping | None) -> bool:
+        if row is None:
+            return False
+        try:
+            return authorise(conn, self.app, caller, row["requested_channel"]).may_read(row)
+        except ExhaustRefused:
+            return False

@@ -21,6 +21,8 @@ from learnagg.services.exhaust_requests import ExhaustRefused
 log = logging.getLogger("learnagg.api")
 
 RESPONSE_CODES = {200: "OK", 400: "CLIENT_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "RESOURCE_NOT_FOUND"}
+# Codes answered in `err` as they are, not replaced by the responseCode: the app-wide limits of docs/api.md.
+OWN_ERR_CODES = frozenset({"REQUEST_TOO_LARGE"})
 INTERNAL = "Process failed,please try again later."
 INVALID_BODY = "Invalid request body: not JSON"
 
@@ -32,12 +34,19 @@ def analytics_ts(now: int, zone_name: str) -> str:
 
 
 def render(
-    request: Request, api_id: str, result: Any, *, status: int = 200, errmsg: str | None = None, failed: bool = False
+    request: Request,
+    api_id: str,
+    result: Any,
+    *,
+    status: int = 200,
+    errmsg: str | None = None,
+    failed: bool = False,
+    err: str | None = None,
 ) -> Response:
     """One analytics envelope: ``params.status`` is ``successful`` or ``failed``; an error's ``err`` is its
-    responseCode (as the reference writes it) and ``errmsg`` its message."""
+    responseCode (as the reference writes it) unless ``err`` names another code, and ``errmsg`` its message."""
     la = request.app.state.learnagg
-    code = RESPONSE_CODES.get(status, "SERVER_ERROR")
+    code = RESPONSE_CODES.get(status) or ("CLIENT_ERROR" if 400 <= status < 500 else "SERVER_ERROR")
     failed = failed or errmsg is not None
     body = {
         "id": api_id,
@@ -47,7 +56,7 @@ def render(
             "resmsgid": str(uuid.uuid4()),
             "msgid": request.headers.get("x-msgid"),
             "status": "failed" if failed else "successful",
-            "err": code if failed else None,
+            "err": (err or code) if failed else None,
             "errmsg": errmsg,
         },
         "responseCode": code,
@@ -73,7 +82,8 @@ class AnalyticsRoute(APIRoute):
             except ExhaustRefused as exc:
                 return render(request, api_id, None, status=exc.status, errmsg=exc.message)
             except ApiError as exc:  # identity (401/403) and the app-wide request checks
-                return render(request, api_id, None, status=exc.status, errmsg=exc.message)
+                err = exc.code if exc.code in OWN_ERR_CODES else None
+                return render(request, api_id, None, status=exc.status, errmsg=exc.message, err=err)
             except RequestValidationError:
                 return render(request, api_id, None, status=400, errmsg=INVALID_BODY)
             except Exception as exc:

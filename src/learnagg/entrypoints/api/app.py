@@ -20,6 +20,7 @@ from learnagg.adapters.store.tables import event_log
 from learnagg.adapters.tokens import token_keys
 from learnagg.entrypoints.api import envelope
 from learnagg.entrypoints.api.context import Public
+from learnagg.entrypoints.api.limits import RequestLimits, refuse_oversized_body
 from learnagg.entrypoints.api.routers import ROUTERS
 from learnagg.entrypoints.api.validation import to_api_error
 from learnagg.errors import ApiError, api_error, first_line
@@ -58,8 +59,10 @@ def create_app(app: bootstrap.App) -> FastAPI:
         title="learnagg",
         version="1",
         description="Group activity aggregates with scores, content state, assessments and platform data.",
-        dependencies=[Depends(refuse_nul_characters)],
+        dependencies=[Depends(refuse_oversized_body), Depends(refuse_nul_characters)],
     )
+    limits = app.settings.api
+    api.add_middleware(RequestLimits, max_body_bytes=limits.max_body_bytes, max_list_items=limits.max_list_items)
     api.state.learnagg = app
     api.state.token_keys = token_keys(app)
 

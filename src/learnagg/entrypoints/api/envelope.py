@@ -15,6 +15,11 @@ from learnagg.errors import ApiError
 RESPONSE_CODES = {400: "CLIENT_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "RESOURCE_NOT_FOUND"}
 
 
+def response_code(status: int) -> str:
+    """The envelope's responseCode for an HTTP status: the reference names, any other 4xx is the caller's error."""
+    return RESPONSE_CODES.get(status) or ("CLIENT_ERROR" if 400 <= status < 500 else "SERVER_ERROR")
+
+
 def api_id(path: str) -> str:
     """``/v1/group/read/{groupId}`` → ``api.group.read``: `/v1` becomes `api`, then the alphabetic segments."""
     segments = [s for s in path.split("/") if s]
@@ -56,7 +61,7 @@ def render(
             "status": error.code or "SERVER_ERROR",
             "errmsg": error.message,
         }
-        code = RESPONSE_CODES.get(status, "SERVER_ERROR")
+        code = response_code(status)
     body = {
         "id": route_id(request),
         "ver": "v1",

@@ -7,7 +7,11 @@ failed check is the one answered. Field types then catch whatever the checks do 
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -94,8 +98,53 @@ def each(name: str, checks: Sequence[Check]) -> Check:
     return check
 
 
+# Longest list accepted anywhere in a request model (setting `api.max_list_items`), set for each HTTP request by
+# the app's request limits; None (outside HTTP, e.g. `learnagg load` lines) checks nothing.
+LIST_LIMIT: ContextVar[int | None] = ContextVar("learnagg_api_list_limit", default=None)
+
+
+def too_many(name: str, count: int, maximum: int) -> PydanticCustomError:
+    """INVALID_PARAMETER_VALUE for a list of ``count`` items where at most ``maximum`` are accepted."""
+    return fail("INVALID_PARAMETER_VALUE", name=name, value=f"{count} items (at most {maximum})")
+
+
+def bound_lists(model: type[BaseModel], data: dict[str, Any], maximum: int, prefix: str = "") -> None:
+    """Refuse any list of ``data`` longer than ``maximum``, at every depth of ``model``'s declared fields.
+
+    Lists are measured before any item is looked at, so a million-entry list costs one ``len``. The inside of
+    free-form values (``dict[str, Any]``: progress details, a hierarchy) is bounded by the body size instead.
+    """
+    for name in model.model_fields:
+        value = data.get(name)
+        if value is None:
+            continue
+        path = prefix + name
+        if isinstance(value, list) and len(value) > maximum:
+            raise too_many(path, len(value), maximum)
+        nested = _nested_models(model, name)
+        if nested is None:
+            continue
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, dict):
+                bound_lists(nested, item, maximum, path + ".")
+
+
+@functools.cache
+def _nested_models(model: type[BaseModel], name: str) -> type[BaseModel] | None:
+    """The request model a field holds (alone, in a list, or optional), if any."""
+    pending: list[Any] = [model.model_fields[name].annotation]
+    while pending:
+        kind = pending.pop()
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            return kind
+        if typing.get_origin(kind) in (list, typing.Union, types.UnionType):
+            pending.extend(typing.get_args(kind))
+    return None
+
+
 class RequestModel(BaseModel):
-    """Base of every request body: strict JSON types, unknown fields ignored, ``CHECKS`` run first in order."""
+    """Base of every request body: strict JSON types, unknown fields ignored, list lengths bounded, then
+    ``CHECKS`` run in order."""
 
     model_config = ConfigDict(strict=True, extra="ignore")
     CHECKS: ClassVar[tuple[Check, ...]] = ()
@@ -105,6 +154,9 @@ class RequestModel(BaseModel):
     def _ordered_checks(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             raise fail("INVALID_REQUESTED_DATA")
+        maximum = LIST_LIMIT.get()
+        if maximum is not None:
+            bound_lists(cls, data, maximum)
         for check in cls.CHECKS:
             check(data)
         return data

@@ -37,7 +37,6 @@ IDS = {
     "list": "ekstep.analytics.dataset.request.list",
     "download": "ekstep.analytics.dataset.request.download",
 }
-DEFAULT_LIMIT, MAX_LIMIT = 10, 1000
 CHUNK = 1 << 20
 
 
@@ -78,19 +77,10 @@ def read(request: Request, tag: str, requestId: str | None = None) -> Response:
     return render(request, IDS["read"], job)
 
 
-def _limit(value: str | None) -> int:
-    if value is None:
-        return DEFAULT_LIMIT
-    text = value.strip()
-    if not text.isdigit() or int(text) < 1:
-        raise ExhaustRefused(400, f"limit should be a positive integer, not {value[:32]!r}")
-    return min(int(text), MAX_LIMIT)
-
-
 def list_jobs(request: Request, tag: str, limit: str | None = None) -> Response:
     """The requests of a tag, newest submission first (``limit``, default 10)."""
     caller = _caller(request)
-    jobs = _requests(request).list(caller, _channel(request), tag, _limit(limit))
+    jobs = _requests(request).list(caller, _channel(request), tag, limit)
     return render(request, IDS["list"], jobs)
 
 
