@@ -107,6 +107,22 @@ def test_a_blank_batch_id_is_refused_not_read_as_every_batch(env, capsys, comman
     assert not list(env.rglob("*.csv.gz"))
 
 
+@pytest.mark.parametrize(
+    "scope",
+    [
+        ["--batch-ids", "a\x00b"],
+        ["--batch-id", "a\x00b", "--collection-id", "c"],
+        ["--batch-id", "b", "--collection-id", "\x00"],
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "delete"])
+def test_an_id_with_nul_is_a_one_line_error(env, capsys, command, scope):
+    """Regression: on PostgreSQL this was 'database error: … cannot contain NUL'."""
+    code, out, err = run(capsys, "archive", command, *scope)
+    assert (code, out) == (1, "")
+    assert err == "learnagg: error: batch and collection ids must not contain a NUL character\n"
+
+
 def test_a_damaged_gzip_fails_its_deletion_with_one_line(env, capsys):
     assert run(capsys, "archive", "run", "--batch-ids", "batch-2", "--json")[0] == 0
     [path] = env.rglob("*.csv.gz")

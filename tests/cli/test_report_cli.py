@@ -122,6 +122,12 @@ def test_unknown_batch_is_a_one_line_error_and_writes_nothing(env, capsys, tmp_p
     assert not list(tmp_path.glob("*.csv"))
 
 
+def test_a_batch_id_with_nul_is_an_unknown_batch(env, capsys):
+    """Regression: on PostgreSQL this was 'database error: … cannot contain NUL'."""
+    code, out, err = run(capsys, "report", "progress", "--batch-id", "a\x00b")
+    assert (code, out, err) == (1, "", "learnagg: error: batch 'a\\x00b' does not exist\n")
+
+
 def test_exhaust_run_processes_pending_requests(env, capsys):
     progress = submit(env, {"batchId": BATCH}, tag="p")
     response = submit(env, {"batchId": BATCH}, dataset="response-exhaust", tag="r")

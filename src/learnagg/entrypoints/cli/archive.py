@@ -87,6 +87,8 @@ def _scope(batch_id: str | None, collection_id: str | None, batch_ids: list[str]
     if any(not b for b in ids):
         # Dropping a blank id would widen the scope: `--batch-ids ""` would archive or delete every batch.
         raise InputError("--batch-ids must not hold a blank id")
+    if any("\x00" in i for i in (*ids, batch_id or "", collection_id or "")):
+        raise InputError("batch and collection ids must not contain a NUL character")
     scope = ArchivalScope(batch_id, collection_id, ids)
     scope.validate()
     return scope

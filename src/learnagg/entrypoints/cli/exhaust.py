@@ -17,7 +17,7 @@ from learnagg.adapters.objectstore import open_store
 from learnagg.domain import exhaust as dx
 from learnagg.entrypoints.cli.common import echo_json, open_app
 from learnagg.entrypoints.cli.plural import counted
-from learnagg.errors import InputError
+from learnagg.errors import InputError, NotFound
 from learnagg.jobs.exhaust_files import report_time, write_report
 from learnagg.jobs.exhaust_runner import run_exhaust
 from learnagg.jobs.progress_exhaust import read_batch
@@ -87,6 +87,8 @@ def _create(path: Path) -> TextIO:
 
 
 def _report(key: str, batch_id: str, out_dir: Path, channel: str | None) -> None:
+    if "\x00" in batch_id:  # no stored id holds NUL (PostgreSQL cannot even compare one)
+        raise NotFound(f"batch {batch_id!r} does not exist")
     with open_app() as application:
         with application.store.read() as conn:
             info = read_batch(conn, batch_id)  # NotFound: one line, nothing written
