@@ -75,7 +75,7 @@ class AuthSettings(BaseModel):
     hs256_secret: str = ""
     # Lifetime of tokens minted by `learnagg token`.
     token_ttl_seconds: int = Field(default=86_400, ge=60)
-    # Clock skew allowed when checking `exp`, `nbf` and `iat`.
+    # Clock skew allowed when checking `nbf` and `iat` (a token is refused from its `exp` second on).
     leeway_seconds: int = Field(default=30, ge=0, le=3600)
     # When set, tokens must carry this `iss` / `aud`.
     issuer: str = ""
