@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from learnagg.domain.messages import issue_certificate_request, progress_event
 from tests.api.support import Api, error, ok
 from tests.api.test_content_state import add_batch, consumption
 from tests.conftest import T
@@ -223,3 +224,18 @@ def test_the_job_takes_the_answer_limit_from_the_settings(ready: Api):
     assert aggregated(ready) == ["two"]
     [failed] = topic_events(ready.app, "telemetry.assess.failed")
     assert failed["metadata"]["validation_error"] == "events has 3 answers, more than the 2 allowed"
+
+
+def test_progress_and_certificate_jobs_fail_events_outside_the_bounds(ready: Api):
+    # On PostgreSQL a NUL in an identifier used to fail the whole batch deep in a query, again on every retry.
+    now = ready.app.clock()
+    progress = [progress_event(user_id=u, batch_id=B, course_id=C, contents=[(A1, 2)], now=now) for u in ("u\x00", U)]
+    progress[1]["edata"]["extra"] = nested(70)
+    certificate = issue_certificate_request(course_id=C, batch_id=B, user_id="u\x00", now=now)
+    publish(ready.app, "progress", progress)
+    publish(ready.app, "certificate", [certificate])
+    drain(ready.app, ["activity-aggregate-updater", "certificate-pre-processor"])
+    failed = topic_events(ready.app, "activity.agg.failed")
+    assert [f["metadata"]["validation_error"] for f in failed] == [f"object {NUL}", f"edata {NESTED}"]
+    [failed_request] = topic_events(ready.app, "issue.certificate.failed")
+    assert failed_request["metadata"]["validation_error"] == f"edata {NUL}"

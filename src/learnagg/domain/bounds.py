@@ -110,6 +110,16 @@ def json_violation(value: object, *, level: int = 0, numbers: bool = False) -> s
     return None
 
 
+def event_violation(event: dict[str, object]) -> str | None:
+    """The first broken nesting, NUL or finite-number bound of a decoded event, naming its top-level field
+    (``edata must not contain a NUL character``); None when every bound holds."""
+    for key, value in event.items():
+        rule = NUL_RULE if NUL in key else json_violation(value, level=1)
+        if rule is not None:
+            return violation(short_text(key), rule)
+    return None
+
+
 def short_text(value: object, limit: int = 64) -> str:
     """A short, safe rendering of an offending value for an error message.
 

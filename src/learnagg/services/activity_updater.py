@@ -13,6 +13,8 @@ from learnagg.adapters.store import progress as store
 from learnagg.adapters.store import scores
 from learnagg.adapters.store.scores import Learner, MetricsPatch, context_id
 from learnagg.domain import progress
+from learnagg.domain.assess_event import InvalidEvent
+from learnagg.domain.bounds import event_violation
 from learnagg.domain.hierarchy import CourseTree, InvalidHierarchy, parse_hierarchy
 from learnagg.domain.messages import issue_certificate_request
 from learnagg.domain.progress import ProgressEvent
@@ -35,8 +37,17 @@ COUNTERS = {
 
 
 def parse_progress_event(raw: object) -> ProgressEvent:
-    """SPEC P1–P3 for the consumer loop: an InvalidEvent goes to `{env}.activity.agg.failed`."""
-    return progress.parse_progress_event(raw)
+    """SPEC P1–P3 for the consumer loop: an InvalidEvent goes to `{env}.activity.agg.failed`.
+
+    An event the job would apply must also hold to the input bounds (no NUL, nesting at most 64 levels, finite
+    numbers; docs/threat-model.md); a skipped one is skipped whatever it holds.
+    """
+    event = progress.parse_progress_event(raw)
+    if event.skip is None:
+        error = event_violation(raw)  # type: ignore[arg-type]  # an object: parse_progress_event checked it
+        if error is not None:
+            raise InvalidEvent(error)
+    return event
 
 
 @dataclass(slots=True)

@@ -12,7 +12,9 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from learnagg.adapters.store.scores import COURSE, context_id
 from learnagg.adapters.store.tables import content, course, course_batch, user_activity_agg, user_enrolments, users
+from learnagg.domain.assess_event import InvalidEvent
 from learnagg.domain.attempt_metrics import merged_view
+from learnagg.domain.bounds import event_violation
 from learnagg.domain.certificate_templates import Template, parse_template, svg_templates
 from learnagg.domain.certificates import (
     INVALID_TEMPLATE,
@@ -23,12 +25,12 @@ from learnagg.domain.certificates import (
     content_percentages,
     evaluate,
     issued_certificate,
-    parse_certificate_request,
     record_issued,
     score_content_ids,
     user_not_found,
     user_profile,
 )
+from learnagg.domain.certificates import parse_certificate_request as read_certificate_request
 from learnagg.domain.dates import format_date
 from learnagg.domain.messages import generate_certificate_request
 from learnagg.services.jobs import BatchResult, Incoming
@@ -57,6 +59,17 @@ COUNTERS = {
 }
 
 Learner = tuple[str, str, str]  # (user_id, course_id, batch_id): the `user_enrolments` key
+
+
+def parse_certificate_request(raw: object) -> CertificateRequest:
+    """SPEC K1 for the consumer loop; a valid request must also hold to the input bounds (no NUL, nesting at
+    most 64 levels, finite numbers; docs/threat-model.md), else it goes to the failed topic naming the field."""
+    request = read_certificate_request(raw)
+    if request.valid:
+        error = event_violation(raw)  # type: ignore[arg-type]  # an object: read_certificate_request checked it
+        if error is not None:
+            raise InvalidEvent(error)
+    return request
 
 
 class _EventFailed(Exception):
