@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from learnagg.adapters.bus.log import DatabaseLog, EventLog
 from learnagg.adapters.cache import GroupCache, NoCache, build_cache
@@ -123,8 +123,14 @@ def job_names() -> list[str]:
     return list(JOBS)
 
 
-def build_worker(app: App, jobs: Sequence[str] | None = None, *, max_retries: int | None = None) -> Worker:
-    """A worker driving the named jobs (all when None)."""
+def build_worker(
+    app: App, jobs: Sequence[str] | None = None, *, max_retries: int | None | Literal["settings"] = "settings"
+) -> Worker:
+    """A worker driving the named jobs (all when None).
+
+    ``max_retries`` bounds the consecutive failures of one batch in a run that must end (``until_idle``):
+    ``worker.max_retries`` by default, ``None`` to retry forever, ``0`` to give up at the first failure.
+    """
     names = list(jobs) if jobs else job_names()
     unknown = [n for n in names if n not in JOBS]
     if unknown:
@@ -141,8 +147,10 @@ def build_worker(app: App, jobs: Sequence[str] | None = None, *, max_retries: in
             batch_size=ws.batch_size,
             poll_interval=ws.poll_interval,
             retry_delay=ws.retry_delay,
+            retry_max_delay=ws.retry_max_delay,
             after_commit=_invalidate_group_cache(app),
         )
         for n in names
     ]
-    return Worker(consumers, poll_interval=ws.poll_interval, max_retries=max_retries)
+    retries = ws.max_retries if max_retries == "settings" else max_retries
+    return Worker(consumers, poll_interval=ws.poll_interval, max_retries=retries)

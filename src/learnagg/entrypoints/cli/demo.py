@@ -50,8 +50,9 @@ def demo(
             load_courses(conn, app.store.dialect, [(parse_hierarchy(data.hierarchy), data.hierarchy)], now)
             payloads = [(None, orjson.dumps(e).decode()) for e in data.attempt_events]
             app.log.append(conn, app.topics.assess, payloads, now)
-        # Bounded retries: a database that keeps failing ends the demo with one error line, as `worker --until-idle`.
-        worker = bootstrap.build_worker(app, [JOB], max_retries=3)
+        # Bounded retries (worker.max_retries): a database that keeps failing ends the demo with one error line,
+        # as `worker --until-idle` does.
+        worker = bootstrap.build_worker(app, [JOB])
         started = time.perf_counter()
         handled = worker.start(until_idle=True)
         elapsed_ms = round((time.perf_counter() - started) * 1000)

@@ -70,8 +70,9 @@ def worker(
 ) -> None:
     """Run the stream jobs: until SIGTERM, or with --until-idle until every topic is drained."""
     with open_app() as app:
-        # With --until-idle a persistent database error ends the run (exit 1) instead of retrying forever.
-        w = bootstrap.build_worker(app, job, max_retries=3 if until_idle else None)
+        # With --until-idle a batch that keeps failing (worker.max_retries) ends the run with exit 1; without it
+        # the worker retries with backoff for as long as it runs.
+        w = bootstrap.build_worker(app, job)
         w.install_signal_handlers()
         handled = w.start(until_idle=until_idle)
         jobs = {c.spec.name: c.reference_counters() for c in w.consumers}
