@@ -150,6 +150,39 @@ def test_submit_validation_in_order(staff, req, message):
     refused(submit(staff, "ra-1", req), "submit", 400, "CLIENT_ERROR", message)
 
 
+def _deep(depth: int) -> Any:
+    value: Any = "b"
+    for _ in range(depth):
+        value = {"k": [value]}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("req", "message"),
+    [
+        (request(tag="é" * 501), "tag is longer than 1000 bytes"),
+        (request(config={"batchId": _deep(40)}), "datasetConfig is nested deeper than 64 levels"),
+        (request(config={"batchId": _deep(400)}), "datasetConfig is nested deeper than 64 levels"),
+        (
+            request(config={"batchId": 1e300}),
+            "datasetConfig must hold only finite numbers with absolute value at most 1e15",
+        ),
+        (
+            request(config={"batchId": 2**70}),
+            "datasetConfig must hold only finite numbers with absolute value at most 1e15",
+        ),
+        (request(config={"batchFilter": ["b"] * 1001}), "datasetConfig has a list of 1001 items (at most 1000)"),
+        (
+            request(config={"searchFilter": {"filters": {"identifier": ["c"] * 1001}}}),
+            "datasetConfig has a list of 1001 items (at most 1000)",
+        ),
+    ],
+)
+def test_submit_bodies_are_bounded(staff, req, message):
+    refused(submit(staff, "ra-1", req), "submit", 400, "CLIENT_ERROR", message)
+    assert success(submit(staff, "ra-1", request(tag="é" * 500)), "submit")["tag"] == f"{'é' * 500}:{CHANNEL}"
+
+
 def test_access_needs_the_channel_header_a_role_and_the_same_root_org(staff):
     refused(submit(staff, "ra-1", request(), headers={}), "submit", 400, "CLIENT_ERROR", dx.CHANNEL_MISSING)
     refused(submit(staff, "learner", request()), "submit", 403, "FORBIDDEN")

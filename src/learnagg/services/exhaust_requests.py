@@ -14,6 +14,7 @@ from sqlalchemy.engine import RowMapping
 from learnagg.adapters.exhaust_keys import ExhaustKeys, KeyUnreadable
 from learnagg.adapters.store.tables import job_request, users
 from learnagg.bootstrap import App
+from learnagg.domain import bounds
 from learnagg.domain import exhaust as dx
 from learnagg.domain.dates import format_date
 from learnagg.domain.identity import PLATFORM_ADMIN, Caller
@@ -27,6 +28,8 @@ FILE_NOT_FOUND = "File not found"
 DEFAULT_LIMIT, MAX_LIMIT = 10, 1000
 _LIMIT_DIGITS = 9  # a larger limit means "all" and is cut to MAX_LIMIT anyway
 _EXPIRY_DIGITS = 15  # epoch milliseconds until the year 33658
+# A tag is part of the table's primary key: PostgreSQL refuses index entries over about 2.7 kB.
+MAX_TAG_BYTES = 1000
 _j = job_request.c
 
 
@@ -99,6 +102,29 @@ def page_size(text: str | None) -> int:
     return min(value, MAX_LIMIT)
 
 
+def _bounds_error(request: Mapping[str, Any], max_items: int) -> str | None:
+    """The first input bound a valid-looking submit body breaks (docs/api.md): tag length, and in datasetConfig
+    nesting, NUL, numbers and list lengths; None when every bound holds."""
+    if len(request["tag"].encode()) > MAX_TAG_BYTES:
+        return f"tag is longer than {MAX_TAG_BYTES} bytes"
+    config = request["datasetConfig"]
+    rule = bounds.json_violation(config, level=1, numbers=True)
+    if rule is not None:
+        return bounds.violation("datasetConfig", rule)
+    longest = _longest_list(config)  # nesting is bounded by now
+    if longest > max_items:
+        return f"datasetConfig has a list of {longest} items (at most {max_items})"
+    return None
+
+
+def _longest_list(value: object) -> int:
+    if isinstance(value, dict):
+        return max((_longest_list(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return max(len(value), *(_longest_list(v) for v in value))
+    return 0
+
+
 Link = Callable[[str, str], str]  # (request id, file name) → a signed, time-limited URL
 
 
@@ -156,7 +182,7 @@ class ExhaustRequests:
         settings = self.app.settings
         with self.app.store.write() as conn:
             access = authorise(conn, self.app, caller, channel)
-            error = dx.submit_error(request)
+            error = dx.submit_error(request) or _bounds_error(request, settings.api.max_list_items)
             if error is not None:
                 raise ExhaustRefused(400, error)
             requested_by = request.get("requestedBy")

@@ -8,7 +8,8 @@ Download links (``downloadUrls`` of a finished job) are made when a job is read,
 The signature is an HMAC-SHA256 of ``<requestId>/<file>:<expires>`` with a key derived from ``exhaust.secret_key`` (or
 a secret generated once in `app_secret`); links end at ``expiresAt`` (now + ``exhaust.url_expiry_minutes``). A valid
 link is enough on its own; a caller who also sends an identity must be the requester or an admin. Without a link, the
-requester or an admin (PLATFORM_ADMIN, or ORG_ADMIN of the request's channel) may download with their token.
+requester or an admin of the request's channel (ORG_ADMIN there, or a platform admin allowed on the channel) may
+download with their token. The link or the identity is checked before the request is looked up (docs/api.md).
 """
 
 from __future__ import annotations
