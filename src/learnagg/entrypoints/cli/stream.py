@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, BinaryIO
 
 import orjson
 import typer
 
 from learnagg import bootstrap
 from learnagg.adapters.store import schema
-from learnagg.entrypoints.cli.common import echo_json, open_app, open_input
+from learnagg.entrypoints.cli.common import echo_json, open_app
+from learnagg.errors import InputError
 
-PUBLISH_BATCH = 5000  # lines per transaction: bounded memory, few commits
+PUBLISH_BATCH = 5000  # lines per insert statement: bounded memory; the whole file is still one transaction
+_BOM = b"\xef\xbb\xbf"
+_JSON_BLANKS = " \t\r\n"
 
 
 def init() -> None:
@@ -26,29 +32,54 @@ def publish(
     topic: Annotated[str, typer.Argument(help="Topic: assess, progress, certificate, or a full topic name.")],
     file: Annotated[str, typer.Argument(help="JSON lines file, or - for standard input.")],
 ) -> None:
-    """Append events (one JSON document per line) to a topic; bad events are left for the job to reject."""
-    with open_app() as app, open_input(file) as fh:
+    """Append events (one JSON document per line) to a topic, all or nothing; bad events are left for the job.
+
+    Lines are split on newlines only (a carriage return inside a line is JSON whitespace); a UTF-8 byte-order mark
+    is skipped. A line that is not UTF-8 or holds a NUL character publishes nothing and names FILE:LINE.
+    """
+    with open_app() as app, _open_binary(file) as fh:
         name = app.topics.resolve(topic)
         progress = name == app.topics.progress
         total = 0
         pending: list[tuple[str | None, str]] = []
-
-        def flush() -> None:
-            with app.store.write() as conn:
-                app.log.append(conn, name, pending, app.clock())
-            pending.clear()
-
-        for line in fh:
-            text = line.strip()
-            if not text:
-                continue
-            pending.append((_progress_key(text) if progress else None, text))
-            total += 1
-            if len(pending) >= PUBLISH_BATCH:
-                flush()
-        if pending:
-            flush()
+        label = "stdin" if file == "-" else file
+        # One transaction for the whole file: a bad line rolls back what was appended before it.
+        with app.store.write() as conn:
+            for number, raw in enumerate(fh, start=1):
+                text = _decode_line(raw[len(_BOM) :] if number == 1 and raw.startswith(_BOM) else raw, label, number)
+                if not text:
+                    continue
+                pending.append((_progress_key(text) if progress else None, text))
+                total += 1
+                if len(pending) >= PUBLISH_BATCH:
+                    app.log.append(conn, name, pending, app.clock())
+                    pending.clear()
+            app.log.append(conn, name, pending, app.clock())
         print(f"published {total} event(s) to {name}", file=sys.stderr)
+
+
+@contextmanager
+def _open_binary(path: str) -> Iterator[BinaryIO]:
+    """The input as bytes, so that lines end at newline characters only: a file, or standard input for ``-``."""
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: no such file")
+    with p.open("rb") as fh:
+        yield fh
+
+
+def _decode_line(raw: bytes, label: str, number: int) -> str:
+    """One line as text without surrounding JSON whitespace; refuses what the log cannot store."""
+    try:
+        text = raw.decode("utf-8").strip(_JSON_BLANKS)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{label}:{number}: not valid UTF-8 (byte {exc.start + 1} of the line)") from exc
+    if "\x00" in text:
+        raise InputError(f"{label}:{number}: NUL character (write it as \\u0000 inside a JSON string)")
+    return text
 
 
 def _progress_key(text: str) -> str | None:
