@@ -249,3 +249,28 @@ def test_every_hostile_value_in_every_body_field(app: bootstrap.App) -> None:
                 for method in route.methods:
                     response = client.request(method, url, content=content, headers=headers)
                     assert response.status_code < 500, (method, url, name, str(value)[:100], response.text[:500])
+
+
+RAW_BODIES = [
+    b"[" * 500_000,
+    b'{"request": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+    b'{"request": {"x": ' + b"9" * 5000 + b"}}",
+    b'{"request": {"x": NaN, "y": -Infinity}}',
+    b"\xff\xfe\x00{",
+    b'\xef\xbb\xbf{"request": {}}',
+    b"null",
+    b'"request"',
+    b"",
+]
+
+
+def test_every_raw_body_on_every_route(app: bootstrap.App) -> None:
+    """Bodies that are not JSON, or that the JSON decoder gives up on, on every route that reads a body."""
+    service, headers = _service_and_headers(app)
+    routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) and r.body_field is not None]
+    with TestClient(service, raise_server_exceptions=False) as client:
+        for route, content in itertools.product(routes, RAW_BODIES):
+            url = route.path.format(**{name: "x" for name in route.param_convertors})
+            for method in route.methods:
+                response = client.request(method, url, content=content, headers=headers)
+                assert response.status_code < 500, (method, url, content[:50], response.text[:500])

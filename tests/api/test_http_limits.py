@@ -208,3 +208,26 @@ def test_lists_at_the_limit_are_accepted(api: Api) -> None:
 
 def _too_many(name: str, count: int) -> str:
     return f"Invalid value {count} items (at most {ITEMS}) for parameter {name}. Please provide a valid value."
+
+
+# --- bodies the JSON decoder gives up on ------------------------------------------------------------------------
+
+UNDECODABLE = [
+    b"[" * 500_000,
+    b'{"request": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+    b'{"request": {"n": ' + b"1" * 5000 + b"}}",
+]
+
+
+@pytest.mark.parametrize("body", UNDECODABLE, ids=["deep-unclosed", "deep", "5000-digits"])
+def test_a_body_too_deep_or_with_a_giant_number_is_a_client_error(database_url: str, clock: Any, body: bytes) -> None:
+    app = bootstrap.build(Settings(database_url=database_url), clock=clock)
+    try:
+        with TestClient(create_app(app), raise_server_exceptions=False) as client:
+            api = Api(client, app, client.app.state.token_keys)  # type: ignore[attr-defined]
+            error(api.as_user("u-1").call("POST", AGG, content=body), 400, "INVALID_REQUESTED_DATA")
+            response = api.as_user("u-1").call("POST", "/v1/dataset/request/submit", content=body)
+            assert response.status_code == 400, response.text
+            assert response.json()["params"]["errmsg"] == "Invalid request body: not JSON"
+    finally:
+        app.close()

@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from learnagg.domain.dates import zone
 from learnagg.errors import ApiError, first_line
@@ -86,6 +87,9 @@ class AnalyticsRoute(APIRoute):
                 return render(request, api_id, None, status=exc.status, errmsg=exc.message, err=err)
             except RequestValidationError:
                 return render(request, api_id, None, status=400, errmsg=INVALID_BODY)
+            except HTTPException as exc:  # a body the JSON decoder gave up on (too deep, too many digits)
+                errmsg = INVALID_BODY if exc.status_code == 400 else str(exc.detail)
+                return render(request, api_id, None, status=exc.status_code, errmsg=errmsg)
             except Exception as exc:
                 log.exception("unexpected error on %s: %s", request.url.path, first_line(exc))
                 return render(request, api_id, None, status=500, errmsg=INTERNAL)

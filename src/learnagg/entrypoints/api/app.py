@@ -80,6 +80,8 @@ def create_app(app: bootstrap.App) -> FastAPI:
             return _error(request, api_error("METHOD_NOT_ALLOWED"))
         if exc.status_code == 404:
             return _error(request, api_error("RESOURCE_NOT_FOUND"))
+        if exc.status_code == 400:  # a body the JSON decoder gave up on (too deep, a number of 5,000 digits)
+            return _error(request, api_error("INVALID_REQUESTED_DATA"))
         return _error(request, ApiError(None, str(exc.detail), exc.status_code))
 
     @api.exception_handler(SQLAlchemyError)
