@@ -8,10 +8,12 @@ from datetime import date
 # --- timestamps ----------------------------------------------------------------------------------------------------
 
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
+# re.ASCII: \d of a str pattern would also match other scripts' digits ("٢٠٢١" would read as 2021).
 _TIMESTAMP = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})"  # date
     r"(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"  # [ HH:MM[:SS[.fraction]]]
-    r"(?:Z|([+-])(\d{2}):?(\d{2})?)?"  # zone: Z, +HH, +HHMM or +HH:MM; none means UTC
+    r"(?:Z|([+-])(\d{2}):?(\d{2})?)?",  # zone: Z, +HH, +HHMM or +HH:MM; none means UTC
+    re.ASCII,
 )
 
 
@@ -71,8 +73,9 @@ _LEX = re.compile(
     # Backslash escapes never contain a quote, so a doubled quote is the only way a quote sits inside a string.
     r"|('(?:[^']|'')*')"
     r"|([+-]?[A-Za-z_]\w*)"
-    r"|(\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)(?![\w.:])"
-    r"|([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])"
+    r"|([0-9]{4}-[0-9]{2}-[0-9]{2}(?:[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?)?"
+    r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)(?![\w.:])"
+    r"|([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?![\w.])"  # ASCII digits only
     r"|(\"(?:[^\"]|\"\")*\")"
     r"|(\S)"  # anything else: refused when a reader reaches it
     r")"

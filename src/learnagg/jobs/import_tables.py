@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,10 +10,12 @@ import orjson
 from sqlalchemy import Table
 
 from learnagg.adapters.store import tables
+from learnagg.domain import bounds
 from learnagg.domain.cql_lexer import parse_timestamp
 from learnagg.domain.cql_literals import decode_column
 from learnagg.domain.cql_types import CqlType, parse_type, user_type
 from learnagg.domain.dates import parse_api_ts, parse_date, start_of_day_ms
+from learnagg.domain.numbers import is_numeric_text
 
 
 def _pairs(layout: str) -> list[tuple[str, str]]:
@@ -73,12 +74,112 @@ class TableSpec:
         return next((c for c in self.columns if c.name == lower), None)
 
 
+# --- bounds ----------------------------------------------------------------------------------------------------------
+# Every imported value keeps the project's input bounds (docs/threat-model.md): numbers finite within 1e15, CQL
+# `int` values within 32 bits (the columns are 32-bit integers), timestamps epoch ms in [0, 253402300799999],
+# digits ASCII only, no NUL character in any text. A value outside is a bad record, never a database error.
+
+_INT32 = 2**31
+INT_RULE = "must be an integer between -2147483648 and 2147483647 (CQL int)"
+_MAX_DIGITS = 20  # more digits than any bounded epoch-ms value (leading zeros included): refused unconverted
+
+
+def _refuse(value: object, rule: str) -> ValueError:
+    return ValueError(bounds.violation(bounds.short_text(value), rule))
+
+
+def _text(value: str) -> str:
+    _check_text(value)
+    return value
+
+
+def _timestamp(ms: int, raw: object) -> int:
+    if not bounds.timestamp_ok(ms):
+        raise _refuse(raw, bounds.TIMESTAMP_RULE)
+    return ms
+
+
+Check = Callable[[Any], None]  # raises ValueError for the first value outside the bounds; None always passes
+
+
+def _check_text(value: Any) -> None:
+    if value is not None and "\x00" in value:
+        raise ValueError(bounds.violation("text", bounds.NUL_RULE))
+
+
+def _check_int(value: Any) -> None:
+    if value is not None and not -_INT32 <= value < _INT32:
+        raise _refuse(value, INT_RULE)
+
+
+def _check_double(value: Any) -> None:
+    if value is not None and not -bounds.MAX_ABS_NUMBER <= value <= bounds.MAX_ABS_NUMBER:
+        raise _refuse(value, bounds.NUMBER_RULE)
+
+
+def _check_timestamp(value: Any) -> None:
+    if value is not None and not 0 <= value <= bounds.MAX_TIMESTAMP_MS:
+        raise _refuse(value, bounds.TIMESTAMP_RULE)
+
+
+def _check_nothing(value: Any) -> None:
+    return None
+
+
+_SCALAR_CHECKS: dict[str, Check] = {
+    "text": _check_text,
+    "int": _check_int,
+    "double": _check_double,
+    "timestamp": _check_timestamp,
+    "boolean": _check_nothing,
+}
+
+
+def _checker(cql_type: CqlType) -> Check:
+    """The check of decoded values of one type, built once per column: this runs for every field of an import."""
+    name = cql_type.name
+    if name in _SCALAR_CHECKS:
+        return _SCALAR_CHECKS[name]
+    if name in ("list", "set"):
+        item = _checker(cql_type.params[0])
+
+        def check_items(value: Any) -> None:
+            for v in value or ():
+                item(v)
+
+        return check_items
+    if name == "map":
+        key, item = _checker(cql_type.params[0]), _checker(cql_type.params[1])
+
+        def check_map(value: Any) -> None:
+            for k, v in (value or {}).items():
+                key(k)
+                item(v)
+
+        return check_map
+    fields = [(f, c) for f, t in cql_type.fields if (c := _checker(t)) is not _check_nothing]
+
+    def check_udt(value: Any) -> None:
+        if value is not None:
+            for f, c in fields:
+                c(value[f])
+
+    return check_udt
+
+
 # --- decoders --------------------------------------------------------------------------------------------------------
 
 
 def _cql(type_text: str) -> Callable[[str], Any]:
     cql_type: CqlType = parse_type(type_text, _UDTS)
-    return lambda raw: decode_column(raw, cql_type)
+    check = _checker(cql_type)
+
+    def decode(raw: str) -> Any:
+        value = decode_column(raw, cql_type)
+        check(value)
+        return value
+
+    return decode
 
 
 def _stored_question(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,14 +192,16 @@ def _stored_question(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def _cql_questions(raw: str) -> list[dict[str, Any]]:
     value = decode_column(raw, _QUESTION_LIST)
+    _check_questions(value)
     return [_stored_question(q) for q in value or []]
 
 
 _QUESTION_LIST = parse_type("list<frozen<question>>", _UDTS)
+_check_questions = _checker(_QUESTION_LIST)
 
 
 def _plain_text(raw: str) -> str | None:
-    return raw if raw != "" else None
+    return _text(raw) if raw != "" else None
 
 
 def _ms(raw: str) -> int | None:
@@ -106,35 +209,44 @@ def _ms(raw: str) -> int | None:
     text = raw.strip()
     if text == "":
         return None
-    if text.lstrip("-").isdigit():
-        return int(text)
+    if not text.isascii():  # int() and the date patterns would read other scripts' digits
+        raise ValueError(f"not a timestamp: {bounds.short_text(text)!r} (digits must be ASCII)")
+    if (text[1:] if text[0] == "-" else text).isdigit():
+        if len(text) > _MAX_DIGITS:
+            raise _refuse(text, bounds.TIMESTAMP_RULE)
+        return _timestamp(int(text), text)
     try:
-        return parse_timestamp(text)
+        ms = parse_timestamp(text)
     except ValueError:
-        legacy = parse_api_ts(text)
+        try:
+            legacy = parse_api_ts(text)
+        except OverflowError:  # 0001-01-01 00:00:00:000+0100 is before year 1 in UTC
+            legacy = -1
         if legacy is None:
             raise
-        return legacy
+        ms = legacy
+    return _timestamp(ms, text)
 
 
 def _finite(value: object, what: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{what} is not a number: {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{what} is not a finite number")
-    return number
+        raise ValueError(f"{what} is not a number: {bounds.short_text(value)!r}")
+    if not bounds.number_ok(value):
+        raise ValueError(bounds.violation(what, bounds.NUMBER_RULE))
+    return float(value)
 
 
 def _double(raw: str) -> float | None:
     if raw.strip() == "":
         return None
-    try:
-        return _finite(float(raw), "value")
-    except ValueError as exc:
-        raise ValueError(f"not a number: {raw!r}") from exc
+    if not is_numeric_text(raw):  # float() would also take "١٢", "1_000", "nan" and "inf"
+        raise ValueError(f"not a number: {bounds.short_text(raw)!r}")
+    value = float(raw)
+    if not bounds.number_ok(value):
+        raise _refuse(raw.strip(), bounds.NUMBER_RULE)
+    return value
 
 
 def _json_question(index: int, item: object) -> dict[str, Any]:
@@ -152,9 +264,11 @@ def _json_question(index: int, item: object) -> dict[str, Any]:
         out[k] = _finite(out.get(k), f"{where}.{k}")
     stamp = out.get("assess_ts")
     if isinstance(stamp, str):
-        out["assess_ts"] = parse_timestamp(stamp)
+        out["assess_ts"] = _timestamp(parse_timestamp(stamp), stamp)
     elif stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, int)):
         raise ValueError(f"{where}.assess_ts is not epoch ms or a timestamp")
+    elif stamp is not None and not bounds.timestamp_ok(stamp):
+        raise ValueError(bounds.violation(f"{where}.assess_ts", bounds.TIMESTAMP_RULE))
     for k in _QUESTION_LISTS:
         value = out.get(k)
         if value is not None and not (isinstance(value, list) and all(isinstance(m, dict) for m in value)):
@@ -171,21 +285,31 @@ def _json_questions(raw: str) -> list[dict[str, Any]]:
         raise ValueError(f"not JSON: {exc}") from exc
     if not isinstance(value, list):
         raise ValueError("not a JSON array")
+    rule = bounds.json_violation(value, numbers=True)  # nesting, NUL and number bounds, before any field is read
+    if rule is not None:
+        raise ValueError(bounds.violation("the value", rule))
     return [_json_question(i, q) for i, q in enumerate(value)]
 
 
 def _legacy_day(text: str, zone: str) -> int:
-    day = parse_date(text)
+    day = parse_date(text) if text.isascii() else None
     if day is None:
-        raise ValueError(f"not a yyyy-MM-dd date: {text!r}")
-    return start_of_day_ms(day, zone)  # as `learnagg load batches` stores batch dates
+        raise ValueError(f"not a yyyy-MM-dd date: {bounds.short_text(text)!r}")
+    try:
+        ms = start_of_day_ms(day, zone)  # as `learnagg load batches` stores batch dates
+    except (OverflowError, ValueError):  # 0001-01-01 in a zone east of UTC: before year 1 in UTC
+        ms = -1
+    return _timestamp(ms, text)
 
 
 def _legacy_ts(text: str, _zone: str) -> int:
-    ms = parse_api_ts(text)
+    try:
+        ms = parse_api_ts(text) if text.isascii() else None
+    except OverflowError:  # 0001-01-01 00:00:00:000+0100 is before year 1 in UTC
+        ms = -1
     if ms is None:
-        raise ValueError(f"not a yyyy-MM-dd HH:mm:ss:SSSZ date: {text!r}")
-    return ms
+        raise ValueError(f"not a yyyy-MM-dd HH:mm:ss:SSSZ date: {bounds.short_text(text)!r}")
+    return _timestamp(ms, text)
 
 
 # --- the file kinds --------------------------------------------------------------------------------------------------

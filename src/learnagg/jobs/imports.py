@@ -26,6 +26,7 @@ from learnagg.jobs.import_tables import SPECS, TABLE_NAMES, TableSpec
 from learnagg.services.group_cache import invalidate_for_users
 
 CHUNK_ROWS = 5000
+MAX_CHUNK_ROWS = 1_000_000  # a bigger executemany only costs memory
 
 
 @dataclass
@@ -110,8 +111,8 @@ def import_file(
     spec = SPECS.get(table)
     if spec is None:
         raise InputError(f"unknown table {table!r}: choose one of {', '.join(TABLE_NAMES)}")
-    if chunk_rows < 1:
-        raise InputError("--chunk-rows must be at least 1")
+    if not 1 <= chunk_rows <= MAX_CHUNK_ROWS:
+        raise InputError(f"--chunk-rows must be between 1 and {MAX_CHUNK_ROWS}")
     zone = app.settings.timezone
     track_users = table == "user_activity_agg" and app.cache.enabled
     with open_binary(path) as raw, closing(read_records(raw, path, spec.dialect)) as records:

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from learnagg.entrypoints.cli.common import echo_json, open_app
 from learnagg.errors import InputError
 from learnagg.jobs.import_tables import TABLE_NAMES
-from learnagg.jobs.imports import CHUNK_ROWS, ImportResult, import_file
+from learnagg.jobs.imports import CHUNK_ROWS, MAX_CHUNK_ROWS, ImportResult, import_file
 
 ImportTable = Enum("ImportTable", {name: name for name in TABLE_NAMES}, type=str)  # type: ignore[misc]
 
@@ -58,7 +58,9 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--columns", help="Comma-separated column names of a file without a header row."),
         ] = None,
-        chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Rows per batched upsert.")] = CHUNK_ROWS,
+        chunk_rows: Annotated[
+            int, typer.Option("--chunk-rows", min=1, max=MAX_CHUNK_ROWS, help="Rows per batched upsert.")
+        ] = CHUNK_ROWS,
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     ) -> None:
         names = [c.strip() for c in columns.split(",")] if columns is not None else None

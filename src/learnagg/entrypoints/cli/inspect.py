@@ -17,6 +17,7 @@ from learnagg.adapters.store.tables import (
 from learnagg.entrypoints.cli.common import echo_json, open_app
 
 app = typer.Typer(help="Print stored rows or events as JSON lines.", no_args_is_help=True)
+MAX_LIMIT = 100_000_000  # above any useful listing, far below the database's integer range
 
 
 def _rows(table: Table, filters: dict[str, str | None], order: list[str]) -> None:
@@ -89,7 +90,7 @@ def consumption_rows(
 @app.command("events")
 def events(
     topic: Annotated[str, typer.Option("--topic", help="assess, progress, certificate, a suffix or a full name.")],
-    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, max=MAX_LIMIT, help="At most N events.")] = None,
 ) -> None:
     """Events of a topic (failed topics included) in log order; a non-JSON payload prints as {"raw": text}."""
     with open_app() as la, la.store.read() as conn:

@@ -12,11 +12,12 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from learnagg import bootstrap
+from learnagg.domain import bounds, hierarchy
 from learnagg.domain.hierarchy import InvalidHierarchy, parse_hierarchy
 from learnagg.entrypoints.api.schemas.groups import GroupLoad
 from learnagg.entrypoints.api.schemas.platform import BatchCreate, EnrolmentLoad, UserIn
 from learnagg.entrypoints.api.validation import RequestModel, to_api_error
-from learnagg.entrypoints.cli.common import open_app, open_input
+from learnagg.entrypoints.cli.common import input_lines, open_app
 from learnagg.errors import InputError
 from learnagg.services.batches import ItemRefused, create_batches
 from learnagg.services.courses import load_courses
@@ -28,6 +29,17 @@ app = typer.Typer(help="Load platform data in bulk.", no_args_is_help=True)
 
 M = TypeVar("M", bound=RequestModel)
 FileArg = Annotated[str, typer.Argument(help="JSON lines, one object per line; - for stdin.")]
+# A course tree nests two JSON levels (an object in a `children` list) per hierarchy level, and the hierarchy
+# parser refuses trees deeper than its own limit with a better message: the JSON nesting bound starts below it.
+_TREE_LEVEL = -2 * (hierarchy.MAX_DEPTH + 1)
+
+
+def _bounded(file: str, number: int, obj: Any, level: int = 0) -> Any:
+    """The decoded line, refused (``FILE:LINE: …``) when it holds a NUL character or nests too deep."""
+    rule = bounds.json_violation(obj, level=level)
+    if rule is not None:
+        raise InputError(f"{file}:{number}: the line {rule}")
+    return obj
 
 
 @app.command("courses")
@@ -36,18 +48,17 @@ def courses(
 ) -> None:
     """Load course hierarchies; a bad line refuses the whole file, naming its line number."""
     items: list[tuple[Any, Any]] = []
-    with open_input(file) as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-                hierarchy = obj.get("hierarchy", obj) if isinstance(obj, dict) else obj
-                items.append((parse_hierarchy(hierarchy), hierarchy))
-            except orjson.JSONDecodeError as exc:
-                raise InputError(f"{file}:{number}: not JSON: {exc}") from exc
-            except InvalidHierarchy as exc:
-                raise InputError(f"{file}:{number}: {exc}") from exc
+    for number, line in input_lines(file):
+        if not line.strip():
+            continue
+        try:
+            obj = _bounded(file, number, orjson.loads(line), _TREE_LEVEL)
+            tree = obj.get("hierarchy", obj) if isinstance(obj, dict) else obj
+            items.append((parse_hierarchy(tree), tree))
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"{file}:{number}: not JSON: {exc}") from exc
+        except InvalidHierarchy as exc:
+            raise InputError(f"{file}:{number}: {exc}") from exc
     with open_app() as la, la.store.write() as conn:
         count = load_courses(conn, la.store.dialect, items, la.clock())
     print(f"loaded {count} course(s)", file=sys.stderr)
@@ -55,17 +66,16 @@ def courses(
 
 def _objects(file: str) -> Iterator[tuple[int, Any]]:
     """(line number, decoded object) of every non-blank line; a ``{"request": {...}}`` wrapper is unwrapped."""
-    with open_input(file) as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise InputError(f"{file}:{number}: not JSON: {exc}") from exc
-            if isinstance(obj, dict) and isinstance(obj.get("request"), dict):
-                obj = obj["request"]
-            yield number, obj
+    for number, line in input_lines(file):
+        if not line.strip():
+            continue
+        try:
+            obj = _bounded(file, number, orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"{file}:{number}: not JSON: {exc}") from exc
+        if isinstance(obj, dict) and isinstance(obj.get("request"), dict):
+            obj = obj["request"]
+        yield number, obj
 
 
 def _parse(file: str, model: type[M]) -> tuple[list[M], list[int]]:

@@ -43,11 +43,18 @@ BatchIds = Annotated[
 ]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Count what would change; write nothing.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON summary object on stdout instead of a table.")]
+# Upper bounds keep a transaction (and its memory) sane; typer refuses anything above with a usage error.
+MAX_CHUNK_ROWS = 1_000_000
+MAX_CHUNK_LEARNERS = 100_000
 ChunkRows = Annotated[
-    int, typer.Option("--chunk-rows", min=1, help="user_activity_agg rows per transaction (legacy-int step).")
+    int,
+    typer.Option(
+        "--chunk-rows", min=1, max=MAX_CHUNK_ROWS, help="user_activity_agg rows per transaction (legacy-int step)."
+    ),
 ]
 ChunkLearners = Annotated[
-    int, typer.Option("--chunk-learners", min=1, help="Learners per transaction (backfill step).")
+    int,
+    typer.Option("--chunk-learners", min=1, max=MAX_CHUNK_LEARNERS, help="Learners per transaction (backfill step)."),
 ]
 
 
