@@ -80,9 +80,9 @@ class JobConsumer(LoopService):
 
     A batch whose handling raises a non-transient error is split in halves, each handled in its own savepoint,
     until the offending events are alone: those go to the failed topic with the error as reason, the others are
-    applied exactly as without them (docs/event-log.md "Poison events and retries"). A transient error rolls the
-    whole batch back and leaves the offset where it was: ``run_once`` raises it and ``retry_at`` tells when to try
-    again (exponential backoff with jitter).
+    applied exactly as without them (docs/event-log.md "Poison events and retries"). A transient error, or any
+    error outside the handler, rolls the whole batch back and leaves the offset where it was: ``run_once`` raises it
+    and ``retry_at`` tells when to try again (exponential backoff with jitter).
     """
 
     def __init__(
@@ -121,7 +121,7 @@ class JobConsumer(LoopService):
         self.retry_at = 0.0  # time.monotonic() before which the batch is not tried again
 
     def run_once(self) -> int:
-        """Handle one batch; a transient error rolls everything back, leaves the offset and is raised."""
+        """Handle one batch; an error that is not an event's fault rolls everything back and is raised."""
         # A batch keeps thousands of decoded objects alive; the cyclic collector would rescan them over and over
         # (a third of the run time when measured). They are freed by reference counting when the batch ends.
         gc.disable()
