@@ -85,7 +85,12 @@ def submit(
     by: str = "admin-1",
     **extra: Any,
 ) -> str:
-    """Submit a request as a platform admin; returns its request id."""
+    """Submit a request as an org admin of the channel (root org = channel); returns its request id."""
+    with app.store.write() as conn:
+        conn.execute(
+            app.store.dialect.upsert(users, replace=("roles", "root_org_id")),
+            {"id": by, "first_name": by, "root_org_id": CHANNEL, "roles": ["ORG_ADMIN"], "status": 1},
+        )
     caller = Caller(by, None, frozenset({PLATFORM_ADMIN}))
     body = {"tag": tag, "dataset": dataset, "datasetConfig": config, "encryptionKey": key, **extra}
     service = ExhaustRequests(app, exhaust_keys(app), app.clock(), "http://test")
