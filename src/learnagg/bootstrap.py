@@ -124,7 +124,7 @@ def job_names() -> list[str]:
 
 
 def build_worker(
-    app: App, jobs: Sequence[str] | None = None, *, max_retries: int | None | Literal["settings"] = "settings"
+    app: App, jobs: Sequence[str] | None = None, *, max_retries: int | Literal["settings"] | None = "settings"
 ) -> Worker:
     """A worker driving the named jobs (all when None).
 
