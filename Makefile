@@ -23,16 +23,18 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/learnagg demo
 
 ## test: install, make sure PostgreSQL and Redis binaries are present (Debian packages), lint, run every test
-test: $(VENV)/.installed-test
+test: lint
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-redis.sh
-	$(BIN)/ruff check src tests
 	$(BIN)/pytest -q
 
+## lint: ruff (rules and format), mypy, the import contract (.importlinter) and the file-size rule
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check-file-sizes.py
 
 bench: $(VENV)/.installed-test
 	bash scripts/ensure-postgres.sh

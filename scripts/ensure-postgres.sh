@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL server binaries (initdb, postgres) are installed.
-# Tests and benchmarks start their own private server (learnagg.devtools.pgserver);
+# Tests and benchmarks start their own private server (learnagg.bench.pgserver);
 # this script only installs the binaries, it does not start or configure a cluster.
 # Quiet when the binaries are already there. As root on Debian/Ubuntu, installs the
 # `postgresql` package with apt-get; otherwise prints what to install and exits 1.

@@ -10,8 +10,8 @@ import pytest
 from learnagg import bootstrap
 from learnagg.adapters.store import schema
 from learnagg.adapters.store.store import Store
-from learnagg.devtools.pgserver import PostgresServer
-from learnagg.devtools.redisserver import RedisServer
+from learnagg.bench.pgserver import PostgresServer
+from learnagg.bench.redisserver import RedisServer
 from learnagg.settings import Settings
 from tests.support import TestClock
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from learnagg import bootstrap
 from learnagg.adapters.store.tables import assessment_aggregator, user_activity_agg
 from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE, parse_hierarchy
-from learnagg.entrypoints.worker import Worker
 from learnagg.services.courses import load_courses
+from learnagg.streams.consumer import Worker
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # a copy of the SPEC §3.6 golden input
 

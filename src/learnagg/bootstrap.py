@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any, Literal
 
-from learnagg.adapters.bus.log import DatabaseLog, EventLog
-from learnagg.adapters.cache import GroupCache, NoCache, build_cache
+from learnagg.adapters.bus.log import DatabaseLog
+from learnagg.adapters.cache import build_cache
 from learnagg.adapters.store.store import Store
+from learnagg.app import App
 from learnagg.domain.assess_event import parse_assessment_event
 from learnagg.domain.clock import Clock, system_clock
 from learnagg.domain.messages import ASSESSMENT_AGGREGATOR
 from learnagg.domain.topics import Topics
-from learnagg.entrypoints.worker import JobConsumer, Worker
 from learnagg.errors import ConfigurationError
-from learnagg.services import activity_updater, assessment_aggregator, certificate_preprocessor, group_cache
-from learnagg.services.jobs import BatchResult, Handler, JobSpec
+from learnagg.services import group_cache
 from learnagg.settings import Settings, load_settings
-
-
-@dataclass
-class App:
-    """Everything a command needs, built once from the settings."""
-
-    settings: Settings
-    store: Store
-    log: EventLog
-    topics: Topics
-    clock: Clock = field(default=system_clock)
-    cache: GroupCache = field(default_factory=NoCache)
-
-    def close(self) -> None:
-        """Release database connections."""
-        self.store.dispose()
+from learnagg.streams import activity_updater, assessment_aggregator, certificate_preprocessor
+from learnagg.streams.consumer import JobConsumer, Worker
+from learnagg.streams.handler import BatchResult, Handler, JobSpec
 
 
 def _assessment_handler(app: App) -> Handler[Any]:
@@ -124,9 +110,13 @@ def job_names() -> list[str]:
 
 
 def build_worker(
-    app: App, jobs: Sequence[str] | None = None, *, max_retries: int | Literal["settings"] | None = "settings"
+    app: App,
+    jobs: Sequence[str] | None = None,
+    *,
+    max_retries: int | Literal["settings"] | None = "settings",
+    own_process: bool = True,
 ) -> Worker:
-    """A worker driving the named jobs (all when None).
+    """A worker driving the named jobs (all when None); ``own_process`` is False for jobs run inside `serve`.
 
     ``max_retries`` bounds the consecutive failures of one batch in a run that must end (``until_idle``):
     ``worker.max_retries`` by default, ``None`` to retry forever, ``0`` to give up at the first failure.
@@ -149,6 +139,7 @@ def build_worker(
             retry_delay=ws.retry_delay,
             retry_max_delay=ws.retry_max_delay,
             after_commit=_invalidate_group_cache(app),
+            pause_gc=own_process,
         )
         for n in names
     ]

@@ -7,7 +7,7 @@ import base64
 from cryptography.fernet import Fernet, InvalidToken
 
 from learnagg.adapters.store import secrets
-from learnagg.bootstrap import App
+from learnagg.adapters.store.store import Store
 from learnagg.domain import exhaust as dx
 from learnagg.errors import LearnaggError
 
@@ -59,7 +59,7 @@ class ExhaustKeys:
         return dx.signature_ok(self.link_key, dx.link_message(request_id, file_name, expires), signature)
 
 
-def exhaust_keys(app: App) -> ExhaustKeys:
+def exhaust_keys(secret_key: str, store: Store, now: int) -> ExhaustKeys:
     """The keys from setting ``exhaust.secret_key``, or from a secret generated once and kept in the database."""
-    secret = app.settings.exhaust.secret_key or secrets.get_or_create(app.store, SECRET_NAME, app.clock())
+    secret = secret_key or secrets.get_or_create(store, SECRET_NAME, now)
     return ExhaustKeys(secret)

@@ -8,17 +8,15 @@ import math
 import threading
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import jwt
 
 from learnagg.adapters.store import secrets
+from learnagg.adapters.store.store import Store
 from learnagg.errors import ConfigurationError, first_line
 from learnagg.settings import AuthSettings
-
-if TYPE_CHECKING:
-    from learnagg.bootstrap import App
 
 SECRET_NAME = "auth.hs256"
 ISSUER = "learnagg"
@@ -212,11 +210,10 @@ class TokenKeys:
         return jwt.encode(claims, self.secret, algorithm="HS256")
 
 
-def token_keys(app: App) -> TokenKeys:
+def token_keys(auth: AuthSettings, store: Store, now: int) -> TokenKeys:
     """The token keys of the service and of `learnagg token`: configured RS256 keys, a configured HS256 secret, or
     the embedded secret (in ``auth.secret_file`` when set, else generated once and kept in the database)."""
-    auth = app.settings.auth
     embedded = None
     if not auth.public_keys and not auth.jwks_url and not auth.hs256_secret:
-        embedded = secrets.embedded_secret(app.store, SECRET_NAME, auth.secret_file, app.clock())
+        embedded = secrets.embedded_secret(store, SECRET_NAME, auth.secret_file, now)
     return TokenKeys(auth, embedded)

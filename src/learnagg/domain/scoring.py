@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from learnagg.domain.assess_event import Question
+from learnagg.domain.assess_event import AssessmentBatchEvent, Question
 from learnagg.domain.numbers import fmt2, truncated_int
 
 
@@ -96,3 +96,12 @@ def question_count_error(kept: int, total_questions: int | None, content_id: str
     if total_questions is not None and kept > total_questions:
         return f"question count {kept} exceeds totalQuestions {total_questions} for content {content_id}"
     return None
+
+
+def leaf_error(event: AssessmentBatchEvent, leaves: set[str], strict: bool) -> str | None:
+    """SPEC A3: the content must be a leaf of the course; unknown leaves are fail-open unless strict."""
+    if leaves:
+        if event.content_id not in leaves:
+            return f"contentId {event.content_id} is not a leaf node of course {event.course_id}"
+        return None
+    return f"leaf nodes not found for course {event.course_id}" if strict else None

@@ -10,13 +10,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from learnagg.adapters.store import scores
-from learnagg.bootstrap import App
+from learnagg.app import App
 from learnagg.domain.assess_event import InvalidEvent, parse_assessment_event
 from learnagg.domain.bounds import NUL
 from learnagg.domain.content_state import COMPLETED, ContentUpdate, assessment_event
-from learnagg.domain.scoring import AttemptScore, known_total_questions, question_count_error, score_attempt
+from learnagg.domain.scoring import AttemptScore, known_total_questions, leaf_error, question_count_error, score_attempt
 from learnagg.services import learner_reads
-from learnagg.services.assessment_aggregator import leaf_error
 from learnagg.services.content_state import apply_content_updates, payload_json, refusal_of
 from learnagg.settings import AssessmentSettings
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 
 from learnagg.adapters.store.dialects import Dialect
 from learnagg.adapters.store.tables import course, course_batch
-from learnagg.bootstrap import App
+from learnagg.app import App
 from learnagg.domain.dates import format_date, start_of_day_ms, today
 from learnagg.domain.identity import Caller
 from learnagg.domain.platform import NewBatch, batch_dates_refusal, cert_templates, default_batch_status

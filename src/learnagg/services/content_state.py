@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import Connection, Row, bindparam, select, update
 
 from learnagg.adapters.store.tables import user_content_consumption, user_enrolments
-from learnagg.bootstrap import App
+from learnagg.app import App
 from learnagg.domain.assess_event import InvalidEvent, parse_assessment_event
 from learnagg.domain.bounds import invalid_value_text
 from learnagg.domain.content_state import (

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, delete, select
 
 from learnagg.adapters.store.dialects import Dialect
 from learnagg.adapters.store.tables import content, course, course_node
-from learnagg.bootstrap import App
+from learnagg.app import App
 from learnagg.domain.hierarchy import CourseTree, InvalidHierarchy, parse_hierarchy
 from learnagg.domain.identity import Caller
 from learnagg.errors import api_error

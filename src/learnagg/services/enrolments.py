@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select, tuple_
 
 from learnagg.adapters.store.dialects import Dialect
 from learnagg.adapters.store.tables import course_batch, user_enrolments
-from learnagg.bootstrap import App
+from learnagg.app import App
 from learnagg.domain.dates import format_api_ts, today
 from learnagg.domain.identity import Caller
 from learnagg.domain.platform import EnrolmentRecord, acts_as, default_user, enrol_refusal, unenrol_refusal

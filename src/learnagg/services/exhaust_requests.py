@@ -13,7 +13,7 @@ from sqlalchemy.engine import RowMapping
 
 from learnagg.adapters.exhaust_keys import ExhaustKeys, KeyUnreadable
 from learnagg.adapters.store.tables import job_request, users
-from learnagg.bootstrap import App
+from learnagg.app import App
 from learnagg.domain import bounds
 from learnagg.domain import exhaust as dx
 from learnagg.domain.dates import format_date

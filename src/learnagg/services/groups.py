@@ -10,7 +10,7 @@ from sqlalchemy import Connection, select
 
 from learnagg.adapters.store.dialects import Dialect
 from learnagg.adapters.store.tables import group_member, groups, users
-from learnagg.bootstrap import App
+from learnagg.app import App
 from learnagg.domain.identity import Caller
 from learnagg.domain.platform import (
     ACTIVE,

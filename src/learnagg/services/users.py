@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from learnagg.adapters.store.dialects import Dialect
 from learnagg.adapters.store.tables import users
-from learnagg.bootstrap import App
+from learnagg.app import App
 from learnagg.domain.identity import Caller
 from learnagg.domain.platform import USER_FIELDS, acts_as, user_columns, user_fields
 from learnagg.errors import api_error

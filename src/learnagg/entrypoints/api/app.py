@@ -64,7 +64,7 @@ def create_app(app: bootstrap.App) -> FastAPI:
     limits = app.settings.api
     api.add_middleware(RequestLimits, max_body_bytes=limits.max_body_bytes, max_list_items=limits.max_list_items)
     api.state.learnagg = app
-    api.state.token_keys = token_keys(app)
+    api.state.token_keys = token_keys(app.settings.auth, app.store, app.clock())
 
     @api.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:

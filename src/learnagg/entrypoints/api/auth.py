@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from learnagg.adapters.store.tables import users
 from learnagg.adapters.tokens import TokenKeys
-from learnagg.bootstrap import App
+from learnagg.app import App
 from learnagg.domain.identity import Caller, user_from_sub
 from learnagg.errors import unauthorized
 

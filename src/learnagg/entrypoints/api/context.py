@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from learnagg.bootstrap import App
+from learnagg.app import App
 from learnagg.domain.identity import Caller
 from learnagg.entrypoints.api import envelope
 from learnagg.entrypoints.api.auth import resolve_caller

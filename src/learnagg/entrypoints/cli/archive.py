@@ -15,11 +15,11 @@ from rich.table import Table
 from rich.text import Text
 
 from learnagg.adapters.objectstore import open_store
+from learnagg.batch.archival import ArchivalScope, ArchiveSummary, run_archive
+from learnagg.batch.archival_delete import DeleteSummary, run_delete
 from learnagg.domain.archive_read import parse_timestamp
 from learnagg.entrypoints.cli.common import echo_json, open_app
 from learnagg.errors import InputError, LearnaggError
-from learnagg.jobs.archival import ArchivalScope, ArchiveSummary, run_archive
-from learnagg.jobs.archival_delete import DeleteSummary, run_delete
 
 app = typer.Typer(
     help="Assessment archival (SPEC §6.2): archive attempts to LEARNAGG_BLOB_URL, then delete them verified.",

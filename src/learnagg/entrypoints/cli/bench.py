@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from learnagg.bench.ingest import IngestBenchConfig, IngestBenchResult, run_ingest_bench
 from learnagg.entrypoints.cli.common import echo_json
-from learnagg.services.bench_ingest import IngestBenchConfig, IngestBenchResult, run_ingest_bench
 from learnagg.settings import load_settings
 
 if TYPE_CHECKING:  # the API benchmark (and httpx) load only when `bench api` runs
-    from learnagg.services.bench_api import ApiBenchResult
+    from learnagg.bench.api import ApiBenchResult
 
 app = typer.Typer(help="Benchmarks; record their figures in BENCHMARKS.md.", no_args_is_help=True)
 
@@ -99,7 +99,7 @@ def api(
 
     SQLite runs in a temporary folder; PostgreSQL on a private durable server.
     """
-    from learnagg.services.bench_api import DEFAULT_GROUPS, ApiBenchConfig, parse_group, run_api_bench
+    from learnagg.bench.api import DEFAULT_GROUPS, ApiBenchConfig, parse_group, run_api_bench
 
     groups = tuple(parse_group(g) for g in group) if group else DEFAULT_GROUPS
     config = ApiBenchConfig(backend, groups, concurrency, duration, warmup, cache)
@@ -162,7 +162,7 @@ def archive(
 
     SQLite runs in a temporary folder; PostgreSQL on a private durable server.
     """
-    from learnagg.services.bench_archive import ArchiveBenchConfig, run_archive_bench
+    from learnagg.bench.archive import ArchiveBenchConfig, run_archive_bench
 
     config = ArchiveBenchConfig(backend, rows, questions)
     config.validate()
@@ -213,7 +213,7 @@ def exhaust(
     a temporary file; half the response rows are live, half are passed as archived rows in shuffled order.
     SQLite runs in a temporary folder; PostgreSQL on a private durable server.
     """
-    from learnagg.services.bench_exhaust import (
+    from learnagg.bench.exhaust import (
         PROGRESS_TARGET_S,
         RESPONSE_TARGET_S,
         RSS_TARGET_MIB,

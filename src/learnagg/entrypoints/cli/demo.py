@@ -17,10 +17,10 @@ from learnagg import bootstrap
 from learnagg.adapters.store import schema
 from learnagg.adapters.store.scores import COURSE, context_id
 from learnagg.adapters.store.tables import user_activity_agg
+from learnagg.bench.demo_data import DemoData, generate_demo
 from learnagg.domain.hierarchy import parse_hierarchy
 from learnagg.entrypoints.cli.common import open_app
 from learnagg.services.courses import load_courses
-from learnagg.services.demo_data import DemoData, generate_demo
 
 JOB = "assessment-aggregator"
 

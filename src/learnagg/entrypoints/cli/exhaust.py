@@ -14,13 +14,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from learnagg.adapters.objectstore import open_store
+from learnagg.batch.exhaust_files import report_time, write_report
+from learnagg.batch.exhaust_runner import run_exhaust
+from learnagg.batch.progress_exhaust import read_batch
 from learnagg.domain import exhaust as dx
 from learnagg.entrypoints.cli.common import echo_json, open_app
 from learnagg.entrypoints.cli.plural import counted
 from learnagg.errors import InputError, NotFound
-from learnagg.jobs.exhaust_files import report_time, write_report
-from learnagg.jobs.exhaust_runner import run_exhaust
-from learnagg.jobs.progress_exhaust import read_batch
 
 app = typer.Typer(
     help="Exhaust requests (SPEC §6.3): produce the pending progress and response reports.", no_args_is_help=True

@@ -12,10 +12,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
+from learnagg.batch.import_tables import TABLE_NAMES
+from learnagg.batch.imports import CHUNK_ROWS, MAX_CHUNK_ROWS, ImportResult, import_file
 from learnagg.entrypoints.cli.common import echo_json, open_app
 from learnagg.errors import InputError
-from learnagg.jobs.import_tables import TABLE_NAMES
-from learnagg.jobs.imports import CHUNK_ROWS, MAX_CHUNK_ROWS, ImportResult, import_file
 
 ImportTable = Enum("ImportTable", {name: name for name in TABLE_NAMES}, type=str)  # type: ignore[misc]
 

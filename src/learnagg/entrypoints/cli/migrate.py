@@ -21,17 +21,17 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from learnagg.domain.legacy_agg import MigrationSummary
-from learnagg.entrypoints.cli.common import echo_json, open_app
-from learnagg.errors import InputError
-from learnagg.jobs.migrate_scores import (
+from learnagg.batch.migrate_scores import (
     DEFAULT_CHUNK_LEARNERS,
     DEFAULT_CHUNK_ROWS,
     STEP_BACKFILL,
     STEP_LEGACY,
     migrate_scores,
 )
-from learnagg.jobs.migrate_scores import Progress as MigrationProgress
+from learnagg.batch.migrate_scores import Progress as MigrationProgress
+from learnagg.domain.legacy_agg import MigrationSummary
+from learnagg.entrypoints.cli.common import echo_json, open_app
+from learnagg.errors import InputError
 
 app = typer.Typer(
     help="Score-metric migration (SPEC §6.1): idempotent, scoped by batch, with a dry run.", no_args_is_help=True

@@ -13,7 +13,7 @@ import typer
 from learnagg import bootstrap
 from learnagg.domain.identity import PLATFORM_ADMIN
 from learnagg.entrypoints.cli.common import open_app
-from learnagg.entrypoints.worker import LoopService
+from learnagg.streams.loop import LoopService
 
 log = logging.getLogger("learnagg.serve")
 
@@ -23,11 +23,11 @@ ROLE_ALIASES = {"admin": PLATFORM_ADMIN}
 def _start_jobs(app: bootstrap.App) -> list[tuple[LoopService, threading.Thread]]:
     """One background worker thread per stream job, and the periodic exhaust runner (embedded mode)."""
     from learnagg.adapters.objectstore import open_store
-    from learnagg.jobs.exhaust_runner import ExhaustService
+    from learnagg.batch.exhaust_runner import ExhaustService
 
     running: list[tuple[LoopService, threading.Thread]] = []
     for name in bootstrap.job_names():
-        worker = bootstrap.build_worker(app, [name])
+        worker = bootstrap.build_worker(app, [name], own_process=False)
         thread = threading.Thread(target=worker.start, name=f"job-{name}", daemon=True)
         thread.start()
         running.append((worker, thread))
@@ -103,7 +103,7 @@ def token(
 
     roles = [ROLE_ALIASES.get(r, r) for r in role or []]
     with open_app() as app:
-        print(token_keys(app).mint(user_id, app.clock(), roles))
+        print(token_keys(app.settings.auth, app.store, app.clock()).mint(user_id, app.clock(), roles))
 
 
 def register(app: typer.Typer) -> None:

@@ -23,7 +23,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from learnagg.adapters.exhaust_keys import exhaust_keys
 from learnagg.adapters.objectstore import open_store
-from learnagg.bootstrap import App
+from learnagg.app import App
 from learnagg.domain import exhaust as dx
 from learnagg.domain.identity import Caller
 from learnagg.entrypoints.api.analytics_envelope import AnalyticsRoute, render
@@ -53,7 +53,7 @@ def _requests(request: Request) -> ExhaustRequests:
     app = _app(request)
     keys = getattr(request.app.state, "exhaust_keys", None)
     if keys is None:  # read (or generated) once per service, not per call
-        keys = request.app.state.exhaust_keys = exhaust_keys(app)
+        keys = request.app.state.exhaust_keys = exhaust_keys(app.settings.exhaust.secret_key, app.store, app.clock())
     return ExhaustRequests(app, keys, app.clock(), str(request.base_url))
 
 

@@ -1,0 +1,284 @@
+"""Assessment archival, delete mode (SPEC §6.2): verify each archived file, then delete exactly its rows.
+
+Design (what survives a kill):
+1. The whole file is read and checked first. With a recorded checksum (every file this job archives) its
+   uncompressed bytes must hash to it: the very bytes written, so the same rows and row count. Without one
+   (older or imported files) every line is parsed, every row must belong to the metadata's batch, and the count
+   must match when recorded. Any failure marks the deletion FAILED with the reason, adds 1 to `iteration`,
+   and deletes nothing.
+2. The file is then read again and cut into groups of whole learners (about `archival.chunk_rows` rows). Each
+   group is one transaction: the learners' scores are recomputed with the archived rows as an extra source
+   (SPEC S1–S5, so every archived attempt is in `agg_details` first), then the file's keys whose live row still
+   has the archived `updated_on` are deleted. The last group's transaction first checks that this pass read the
+   verified bytes and the recorded row count, and also sets `deletion_status=SUCCESS`.
+3. So each learner's rows are deleted together with the recompute that preserves them, or not at all. A process
+   killed part-way leaves earlier groups deleted and the file not marked; the next `archive delete` verifies the
+   same file again and replays every group (recomputing is idempotent and already-deleted keys delete nothing),
+   then marks it. A file of one group (up to `chunk_rows` rows, the usual case) is deleted entirely or not at
+   all. Even a wrong archive cannot lower a score: recomputing before deleting lets live rows win (SPEC S3).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, or_, select
+from sqlalchemy.engine import Row
+
+from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
+from learnagg.adapters.store.scores import Learner
+from learnagg.adapters.store.tables import archival_metadata, assessment_aggregator
+from learnagg.app import App
+from learnagg.batch.archival import (
+    FAILED,
+    MAX_ITERATIONS,
+    SUCCESS,
+    ArchivalScope,
+    NoProgress,
+    Progress,
+    resolve_scope,
+    scope_filter,
+    shorten,
+)
+from learnagg.domain import archive_csv as ac
+from learnagg.domain import archive_read as ar
+from learnagg.domain.attempt_metrics import AttemptRecord
+from learnagg.services import group_cache
+from learnagg.services.score_recompute import recompute_scores
+
+_m = archival_metadata.c
+_a = assessment_aggregator.c
+# Exactly the archived key, and only while the live row is the archived version (SPEC §6.2 delete step 2b).
+_DELETE = delete(assessment_aggregator).where(
+    _a.user_id == bindparam("k_user"),
+    _a.course_id == bindparam("k_course"),
+    _a.batch_id == bindparam("k_batch"),
+    _a.content_id == bindparam("k_content"),
+    _a.attempt_id == bindparam("k_attempt"),
+    _a.updated_on == bindparam("k_updated"),
+)
+
+
+class DeletionRefused(ValueError):
+    """The archive does not match its metadata; nothing is deleted."""
+
+
+@dataclass
+class DeleteSummary:
+    """What a delete run did (the `--json` object)."""
+
+    files: int = 0
+    deleted: int = 0
+    failed: int = 0
+    rows_read: int = 0
+    rows_deleted: int = 0
+    rows_kept: int = 0  # rewritten after archiving, or already deleted by an interrupted run
+    learners: int = 0
+    seconds: float = 0.0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as a JSON-ready dict."""
+        return {"mode": "delete", **asdict(self)}
+
+
+def deletion_targets(conn: Connection, pairs: list[tuple[str, str]] | None) -> list[Row[Any]]:
+    """Metadata rows archived successfully, not deleted yet, below the iteration limit (SPEC §6.2 delete mode)."""
+    stmt = select(archival_metadata).where(
+        _m.archival_status == SUCCESS,
+        or_(_m.deletion_status.is_(None), _m.deletion_status != SUCCESS),
+        func.coalesce(_m.iteration, 0) < MAX_ITERATIONS,
+    )
+    where = scope_filter(pairs, _m.collection_id, _m.batch_id)
+    if where is not None:
+        stmt = stmt.where(where)
+    return list(conn.execute(stmt.order_by(_m.collection_id, _m.batch_id, _m.request_id)))
+
+
+def run_delete(
+    app: App, blobs: ObjectStore, scope: ArchivalScope | None = None, *, progress: Progress | None = None
+) -> DeleteSummary:
+    """Delete the archived rows of every verified archive in scope (SPEC §6.2 delete mode, §7 #3).
+
+    Args:
+        app: the application (store, clock, cache, settings).
+        blobs: where the archives are.
+        scope: the batches; all when None.
+        progress: told the totals, then the rows and files done.
+
+    Raises:
+        InputError: an unknown batch in the scope (nothing done).
+        ObjectStoreError: the object store cannot be used at all (nothing done).
+    """
+    started = time.perf_counter()
+    progress = progress or NoProgress()
+    with app.store.read() as conn:
+        pairs = resolve_scope(conn, scope or ArchivalScope())
+        targets = deletion_targets(conn, pairs)
+    if targets:
+        blobs.check()  # an unreachable store stops here, before any file is marked FAILED
+    summary = DeleteSummary(files=len(targets))
+    # Each file is read twice: once to verify, once to delete.
+    progress.start(2 * sum(t.row_count or 0 for t in targets), len(targets))
+    for target in targets:
+        _delete_file(app, blobs, target, summary, progress)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def _open_rows(blobs: ObjectStore, key: str, target: Row[Any]) -> Iterator[tuple[ar.ArchivedRow, ar.ArchiveReader]]:
+    """The file's rows with their reader; a row of another batch refuses the file."""
+    with blobs.open_read(key) as f:
+        reader = ar.ArchiveReader(f, questions=False)  # deletion needs keys and scores only
+        for row in reader:
+            if (row.course_id, row.batch_id) != (target.collection_id, target.batch_id):
+                raise DeletionRefused(
+                    f"row {reader.rows} belongs to batch {row.batch_id!r} of {row.course_id!r}, "
+                    f"not {target.batch_id!r} of {target.collection_id!r}"
+                )
+            yield row, reader
+
+
+def _verify(target: Row[Any], digest: ac.ArchiveDigest) -> None:
+    if target.row_count is not None and digest.rows != target.row_count:
+        raise DeletionRefused(f"the archive holds {digest.rows} rows, {target.row_count} were recorded")
+    if target.checksum is not None and digest.checksum != target.checksum:
+        raise DeletionRefused(f"checksum mismatch: the archive is {digest.checksum}, {target.checksum} was recorded")
+
+
+def _delete_file(app: App, blobs: ObjectStore, target: Row[Any], summary: DeleteSummary, progress: Progress) -> None:
+    now = app.clock()  # SPEC C2: once per file
+    key = (target.blob_url or [None])[0]
+    advanced = 0
+    try:
+        if not key:
+            raise DeletionRefused("no blob_url recorded")
+        try:
+            blobs.path(key)
+        except ValueError as exc:
+            raise DeletionRefused(str(exc)) from None
+        with blobs.open_read(key) as f:
+            if target.checksum is not None:
+                # The very bytes written at archival, so its rows and row count: checked without parsing them
+                # (the row count is checked again while deleting, before the last commit).
+                digest = ac.ArchiveDigest(target.row_count or 0, ar.read_checksum(f))
+            else:  # archived without a checksum (before revision 0003, or imported): parse every line
+                digest = ar.read_digest(f)
+        progress.advance(rows=target.row_count or 0)
+        advanced += target.row_count or 0
+        _verify(target, digest)
+        advanced += _delete_groups(app, blobs, key, target, digest, now, summary, progress)
+    except (DeletionRefused, ar.ArchiveFormatError, ObjectStoreError, OSError) as exc:
+        reason = shorten(str(exc) if isinstance(exc, DeletionRefused | ObjectStoreError) else _describe(exc))
+        with app.store.write() as conn:
+            conn.execute(
+                archival_metadata.update()
+                .where(_m.request_id == target.request_id)
+                .values(
+                    deletion_status=FAILED,
+                    err_message=reason,
+                    iteration=func.coalesce(_m.iteration, 0) + 1,
+                    archival_date=now,
+                )
+            )
+        summary.failed += 1
+        summary.failures.append(
+            {
+                "requestId": target.request_id,
+                "collectionId": target.collection_id,
+                "batchId": target.batch_id,
+                "blobUrl": key,
+                "error": reason,
+            }
+        )
+    else:
+        summary.deleted += 1
+    progress.advance(rows=max(2 * (target.row_count or 0) - advanced, 0), files=1)
+
+
+def _describe(exc: BaseException) -> str:
+    """The stored reason: the error type for I/O errors; one ``corrupt archive`` prefix for archive errors."""
+    text = str(exc)
+    if not isinstance(exc, ar.ArchiveFormatError):
+        return f"{type(exc).__name__}: {text}"
+    return text if text.startswith(ar.CORRUPT) else f"{ar.CORRUPT}: {text}"
+
+
+def _learner_groups(
+    rows: Iterator[tuple[ar.ArchivedRow, ar.ArchiveReader]], size: int
+) -> Iterator[tuple[list[ar.ArchivedRow], ar.ArchiveReader | None, bool]]:
+    """Groups of about ``size`` rows that never split a learner's consecutive rows; the last is flagged.
+
+    Rows are sorted by user in files this job writes; a learner whose rows are spread out is recomputed once
+    per group, which is still safe (each group's recompute holds every row that group deletes).
+    """
+    group: list[ar.ArchivedRow] = []
+    reader: ar.ArchiveReader | None = None
+    for row, reader in rows:
+        if group and ((len(group) >= size and row.user_id != group[-1].user_id) or len(group) >= 4 * size):
+            yield group, reader, False
+            group = []
+        group.append(row)
+    yield group, reader, True  # the reader is exhausted here: its digest can be checked before the last commit
+
+
+def _delete_groups(
+    app: App,
+    blobs: ObjectStore,
+    key: str,
+    target: Row[Any],
+    verified: ac.ArchiveDigest,
+    now: int,
+    summary: DeleteSummary,
+    progress: Progress,
+) -> int:
+    """The second pass: one transaction per learner group; the last also marks the deletion done."""
+    advanced = 0
+    s = app.settings
+    for group, reader, last in _learner_groups(_open_rows(blobs, key, target), s.archival.chunk_rows):
+        if last and reader is not None:
+            # Checked before the last commit: this pass read the verified bytes, and as many rows as recorded.
+            rows = target.row_count if target.row_count is not None else verified.rows
+            if reader.digest.checksum != verified.checksum or reader.rows != rows:
+                raise DeletionRefused(f"the archive changed while it was being deleted ({reader.rows} rows read)")
+        extra: dict[Learner, list[AttemptRecord]] = {}
+        keys = []
+        for r in group:
+            extra.setdefault((r.course_id, r.batch_id, r.user_id), []).append(
+                AttemptRecord(
+                    r.attempt_id, r.content_id, r.total_score or 0.0, r.total_max_score or 0.0, r.last_attempted_on
+                )
+            )
+            if r.updated_on is not None:
+                keys.append(
+                    {
+                        "k_user": r.user_id,
+                        "k_course": r.course_id,
+                        "k_batch": r.batch_id,
+                        "k_content": r.content_id,
+                        "k_attempt": r.attempt_id,
+                        "k_updated": r.updated_on,
+                    }
+                )
+        with app.store.write() as conn:
+            users = recompute_scores(
+                conn, app.store.dialect, extra, settings=s.assessment, legacy=s.legacy, now=now, extra=extra
+            )
+            deleted = conn.execute(_DELETE, keys).rowcount if keys else 0
+            if last:
+                conn.execute(
+                    archival_metadata.update()
+                    .where(_m.request_id == target.request_id)
+                    .values(deletion_status=SUCCESS, completion_date=now)
+                )
+        group_cache.invalidate_for_users(app.store, app.cache, users)  # S6, after commit
+        summary.rows_read += len(group)
+        summary.rows_deleted += deleted
+        summary.rows_kept += len(group) - deleted
+        summary.learners += len(extra)
+        progress.advance(rows=len(group))
+        advanced += len(group)
+    return advanced

@@ -1,0 +1,356 @@
+"""The exhaust runner (SPEC §6.3 steps 1–8): pending requests → report files → SUCCESS or FAILED.
+
+Claims: a request is taken with an atomic update to PROCESSING and a lease (`lease_until`), renewed by a heartbeat
+while it runs, so two runners (`learnagg serve` and `learnagg exhaust run`) never produce the same request. Each
+finished batch is recorded in `processed_batches` at once: after a crash the request is picked again when its lease
+has ended, and only the batches not yet recorded are produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy.engine import RowMapping
+
+from learnagg.adapters.exhaust_keys import ExhaustKeys, KeyUnreadable, exhaust_keys
+from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
+from learnagg.adapters.store.tables import course, course_batch, job_request
+from learnagg.app import App
+from learnagg.batch.exhaust_files import BatchError, produce_batch
+from learnagg.domain import exhaust as dx
+from learnagg.errors import first_line
+from learnagg.streams.loop import LoopService
+
+log = logging.getLogger("learnagg.exhaust")
+_j = job_request.c
+RETIRED_STATUS = "retired"
+
+
+@dataclass
+class RunSummary:
+    """What one run did (the `--json` object of `learnagg exhaust run`)."""
+
+    requests: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    requeued: int = 0  # back to SUBMITTED: the channel's limits for this run were reached (§6.3 step 5)
+    duplicates: int = 0  # requests that copied the outcome of an identical one (§6.3 step 2)
+    batches: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A resolved batch of a request (SPEC §6.3 step 4)."""
+
+    batch_id: str
+    course_id: str
+    course_status: str | None
+
+
+@dataclass
+class Outcome:
+    """How a request ends: the column values copied to every identical request (§6.3 steps 2, 6)."""
+
+    status: str
+    values: dict[str, Any]
+
+
+def pickable(now: int, batch_number: int | None) -> Any:
+    """SPEC §6.3 step 1 — SUBMITTED or FAILED with iteration < 3 — plus PROCESSING requests whose lease has ended."""
+    iteration_ok = func.coalesce(_j.iteration, 0) < dx.MAX_ITERATIONS
+    stale = and_(_j.status == dx.PROCESSING, or_(_j.lease_until.is_(None), _j.lease_until < now))
+    where = and_(iteration_ok, or_(_j.status.in_((dx.SUBMITTED, dx.FAILED)), stale))
+    return where if batch_number is None else and_(where, _j.batch_number == batch_number)
+
+
+def resolve_batches(conn: Connection, sel: dx.BatchSelection) -> list[Batch]:
+    """The batches of a selection from `course_batch` (SPEC §6.3 step 4), in request order (search: by batch id)."""
+    b, c = course_batch.c, course.c
+    stmt = select(b.batchid, b.courseid, c.status).select_from(
+        course_batch.outerjoin(course, c.course_id == b.courseid)
+    )
+    if not sel.search:
+        if not sel.batch_ids:
+            return []
+        found = {r.batchid: Batch(*r) for r in conn.execute(stmt.where(b.batchid.in_(sel.batch_ids)))}
+        return [found[i] for i in sel.batch_ids if i in found]
+    if sel.course_ids is None and sel.channel is None:
+        return []  # a search without filters selects nothing rather than every batch of the platform
+    if sel.course_ids is not None:
+        stmt = stmt.where(b.courseid.in_(sel.course_ids))
+    if sel.channel is not None:
+        stmt = stmt.where(c.channel == sel.channel)
+    return sorted((Batch(*r) for r in conn.execute(stmt)), key=lambda x: x.batch_id)
+
+
+class ExhaustRunner:
+    """One run over the pending requests of some datasets (SPEC §6.3)."""
+
+    def __init__(
+        self,
+        app: App,
+        blobs: ObjectStore,
+        *,
+        keys: ExhaustKeys | None = None,
+        datasets: Sequence[str] | None = None,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Run ``datasets`` (both exhausts when None); ``stopping`` is asked between requests."""
+        self.app = app
+        self.blobs = blobs
+        self.keys = keys or exhaust_keys(app.settings.exhaust.secret_key, app.store, app.clock())
+        self.datasets = list(datasets or dx.REPORT_KEYS)
+        self.stopping = stopping
+        self.settings = app.settings.exhaust
+        self.usage: dict[str, list[int]] = {}  # channel → [batches, bytes] produced in this run (§6.3 step 5)
+        self.summary = RunSummary()
+
+    def run(self) -> RunSummary:
+        """Process every pending request once, dataset after dataset, in `dt_job_submitted` order."""
+        started = time.perf_counter()
+        for dataset in self.datasets:
+            for group in self._groups(dataset):
+                if self.stopping():
+                    break
+                self._run_group(group)
+        self.summary.seconds = round(time.perf_counter() - started, 3)
+        return self.summary
+
+    def _groups(self, dataset: str) -> list[list[tuple[RowMapping, str | None]]]:
+        """Pending requests grouped by the §6.3 step 2 hash (and channel), each with its clear password."""
+        now = self.app.clock()
+        stmt = (
+            select(job_request)
+            .where(_j.job_id == dataset, pickable(now, self.settings.batch_number))
+            .order_by(_j.dt_job_submitted, _j.request_id)
+        )
+        with self.app.store.read() as conn:
+            rows = list(conn.execute(stmt).mappings())
+        groups: dict[Any, list[tuple[RowMapping, str | None]]] = {}
+        for row in rows:
+            try:
+                password = self.keys.decrypt(row["encryption_key"])
+                # The channel too: step 7 keeps other channels' learners out, so two channels never share files.
+                key: Any = (dx.dedup_hash(row["request_data"], password, row["requested_by"]), row["requested_channel"])
+            except KeyUnreadable:
+                password, key = None, ("unreadable", row["request_id"])
+            groups.setdefault(key, []).append((row, password))
+        return list(groups.values())
+
+    def _claim(self, row: RowMapping) -> bool:
+        now = self.app.clock()
+        stmt = (
+            update(job_request)
+            .where(_j.request_id == row["request_id"], pickable(now, self.settings.batch_number))
+            .values(status=dx.PROCESSING, lease_until=now + self.settings.lease_seconds * 1000)
+        )
+        with self.app.store.write() as conn:
+            return bool(conn.execute(stmt).rowcount)
+
+    def _run_group(self, group: list[tuple[RowMapping, str | None]]) -> None:
+        claimed = [(row, password) for row, password in group if self._claim(row)]
+        if not claimed:
+            return
+        ids = [row["request_id"] for row, _ in claimed]
+        leader, password = claimed[0]
+        self.summary.requests += len(ids)
+        self.summary.duplicates += len(ids) - 1
+        started = time.perf_counter()
+        with self._heartbeat(ids):
+            try:
+                outcome = self._process(leader, password, ids)
+            except Exception as exc:  # SPEC §6.3 step 6: any other error fails the request, the run goes on
+                log.exception("exhaust request %s failed", leader["request_id"])
+                outcome = self._failed([dx.internal_error(first_line(exc))])
+        if outcome.status in (dx.SUCCESS, dx.FAILED):
+            outcome.values["execution_time"] = int((time.perf_counter() - started) * 1000)
+        self._finish(claimed, outcome)
+
+    @contextmanager
+    def _heartbeat(self, ids: list[str]) -> Iterator[None]:
+        """Renew the lease of the claimed requests every third of its length while they are processed."""
+        done = threading.Event()
+        lease_ms = self.settings.lease_seconds * 1000
+
+        def beat() -> None:
+            while not done.wait(self.settings.lease_seconds / 3):
+                try:
+                    with self.app.store.write() as conn:
+                        conn.execute(
+                            update(job_request)
+                            .where(_j.request_id.in_(ids), _j.status == dx.PROCESSING)
+                            .values(lease_until=self.app.clock() + lease_ms)
+                        )
+                except Exception:  # a missed beat only shortens the lease
+                    log.warning("could not renew the lease of exhaust requests %s", ids, exc_info=True)
+
+        thread = threading.Thread(target=beat, name="exhaust-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    def _failed(self, messages: list[str]) -> Outcome:
+        return Outcome(dx.FAILED, {"err_message": dx.err_message(messages), "download_urls": []})
+
+    def _process(self, row: RowMapping, password: str | None, ids: list[str]) -> Outcome:
+        """Steps 3–8 for one request; the batches it produces are recorded for every identical request."""
+        if row["encryption_key"] and password is None:
+            return self._failed(["the request's encryption key cannot be decrypted with the current secret"])
+        limit = self.settings.batch_limit_per_request
+        sel = dx.selection(row["request_data"], limit)
+        if isinstance(sel, str):
+            return self._failed([sel])
+        with self.app.store.read() as conn:
+            batches = resolve_batches(conn, sel)
+        if not batches:
+            return self._failed([dx.NO_DATA])
+        batches = [b for b in batches if (b.course_status or "").lower() != RETIRED_STATUS]
+        if not batches:
+            return self._failed([dx.RETIRED])
+        if len(batches) > limit:
+            return self._failed([dx.batch_limit_message(limit)])
+        processed: list[dict[str, Any]] = [p for p in row["processed_batches"] or [] if isinstance(p, dict)]
+        done = {p.get("batchId") for p in processed}
+        channel = row["requested_channel"]
+        usage = self.usage.setdefault(channel, [0, 0])
+        encryption = (row["request_data"] or {}).get("zipEncryption") or self.settings.zip.encryption
+        errors: list[str] = []
+        for batch in batches:
+            if batch.batch_id in done:
+                continue
+            if usage[0] >= self.settings.batches_per_channel or usage[1] >= self.settings.file_size_per_channel:
+                return Outcome(dx.SUBMITTED, {"processed_batches": processed})
+            try:
+                produced = produce_batch(
+                    self.app,
+                    self.blobs,
+                    job_id=row["job_id"],
+                    request_id=row["request_id"],
+                    batch_id=batch.batch_id,
+                    course_id=batch.course_id,
+                    channel=channel,
+                    now=self.app.clock(),
+                    password=password,
+                    encryption=encryption,
+                )
+            except BatchError as exc:
+                errors.append(str(exc))
+                continue
+            except ObjectStoreError as exc:
+                errors.append(f"Batch {batch.batch_id}: {first_line(exc)}")
+                continue
+            entry = {"channel": channel, "batchId": batch.batch_id, "filePath": produced.key, "fileSize": produced.size}
+            processed.append(entry)
+            usage[0] += 1
+            usage[1] += produced.size
+            self.summary.batches += 1
+            self.summary.bytes += produced.size
+            self._record(ids, processed)
+        if errors:
+            failed = self._failed(errors)
+            failed.values["processed_batches"] = processed
+            return failed
+        urls = [p["filePath"] for p in processed if isinstance(p.get("filePath"), str)]
+        return Outcome(dx.SUCCESS, {"download_urls": urls, "processed_batches": processed, "err_message": None})
+
+    def _record(self, ids: list[str], processed: list[dict[str, Any]]) -> None:
+        """Keep the produced batches at once (the resume point after a crash)."""
+        now = self.app.clock()
+        with self.app.store.write() as conn:
+            conn.execute(
+                update(job_request)
+                .where(_j.request_id.in_(ids))
+                .values(processed_batches=processed, dt_file_created=now)
+            )
+
+    def _finish(self, claimed: list[tuple[RowMapping, str | None]], outcome: Outcome) -> None:
+        """Write the outcome to every claimed request; each FAILED adds 1 to its own iteration (step 6)."""
+        now = self.app.clock()
+        values = {**outcome.values, "status": outcome.status, "lease_until": None}
+        if outcome.status in (dx.SUCCESS, dx.FAILED):
+            values["dt_job_completed"] = now
+        with self.app.store.write() as conn:
+            for row, _ in claimed:
+                extra = {"iteration": (row["iteration"] or 0) + 1} if outcome.status == dx.FAILED else {}
+                conn.execute(update(job_request).where(_j.request_id == row["request_id"]).values(**values, **extra))
+        if outcome.status == dx.SUCCESS:
+            self.summary.succeeded += len(claimed)
+        elif outcome.status == dx.FAILED:
+            self.summary.failed += len(claimed)
+            for row, _ in claimed:
+                self.summary.failures.append({"requestId": row["request_id"], "error": values["err_message"]})
+        else:
+            self.summary.requeued += len(claimed)
+
+
+def run_exhaust(
+    app: App,
+    blobs: ObjectStore,
+    *,
+    datasets: Sequence[str] | None = None,
+    keys: ExhaustKeys | None = None,
+    stopping: Callable[[], bool] = lambda: False,
+) -> RunSummary:
+    """Run the pending exhaust requests once (SPEC §6.3).
+
+    Args:
+        app: the application (store, clock, settings ``exhaust.*``, ``report.*``, ``archival.prefix``).
+        blobs: where report files go (and archived attempts are read from).
+        datasets: ``progress-exhaust`` and/or ``response-exhaust``; both when None.
+        keys: the exhaust keys (built from the settings or the database when None).
+        stopping: asked between requests; True ends the run early.
+    """
+    return ExhaustRunner(app, blobs, keys=keys, datasets=datasets, stopping=stopping).run()
+
+
+class ExhaustService(LoopService):
+    """The runner inside `learnagg serve` (embedded mode): one run every ``exhaust.poll_interval_seconds``."""
+
+    def __init__(self, app: App, blobs: ObjectStore) -> None:
+        """Run over ``app``'s store, writing files to ``blobs``."""
+        super().__init__()
+        self.app = app
+        self.blobs = blobs
+        self.poll_interval = app.settings.exhaust.poll_interval_seconds
+
+    def run_once(self) -> int:
+        """One run; returns the number of requests processed (errors are logged, never raised)."""
+        try:
+            summary = run_exhaust(self.app, self.blobs, stopping=lambda: self.stopping)
+        except Exception:  # the database or the store is down: try again at the next tick
+            log.exception("exhaust run failed")
+            return 0
+        if summary.requests:
+            log.info("exhaust run: %s", summary.to_json())
+        return summary.requests
+
+    def start(self, loops: int | None = None, *, until_idle: bool = False) -> int:
+        """Run every poll interval until stopped (or ``loops`` times): a busy run does not start the next one at
+        once, so a channel over its limits waits for the next tick (SPEC §6.3 step 5)."""
+        total = done = 0
+        while not self.stopping and (loops is None or done < loops):
+            handled = self.run_once()
+            total += handled
+            done += 1
+            if until_idle and handled == 0:
+                break
+            if loops is None or done < loops:
+                self._stop.wait(self.poll_interval)
+        return total

@@ -1,0 +1,1 @@
+"""The stream jobs: the consumer loop and one module per job."""

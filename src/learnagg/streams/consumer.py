@@ -1,0 +1,286 @@
+"""The consumer loop: fetch a batch, parse, handle (isolating poison events), route failures, commit the offset."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from learnagg.adapters.bus.log import EventLog, LogEvent
+from learnagg.adapters.store.store import Store
+from learnagg.domain.assess_event import InvalidEvent
+from learnagg.domain.clock import Clock
+from learnagg.domain.messages import failed_event
+from learnagg.domain.topics import Topics
+from learnagg.errors import LearnaggError, first_line
+from learnagg.streams.handler import BatchResult, Handler, Incoming, JobSpec
+from learnagg.streams.loop import LoopService
+from learnagg.streams.retry import backoff_delay, describe, internal_error_reason, is_transient
+
+log = logging.getLogger(__name__)
+
+NOT_AN_OBJECT = "event is not a JSON object"
+
+
+class JobFailed(LearnaggError):
+    """A run that must end (``until_idle``) gave up on a batch that kept failing."""
+
+
+class JobConsumer(LoopService):
+    """Consumes one topic for one job; each batch and its offset commit form one transaction.
+
+    A batch whose handling raises a non-transient error is split in halves, each handled in its own savepoint,
+    until the offending events are alone: those go to the failed topic with the error as reason, the others are
+    applied exactly as without them (docs/event-log.md "Poison events and retries"). A transient error, or any
+    error outside the handler, rolls the whole batch back and leaves the offset where it was: ``run_once`` raises it
+    and ``retry_at`` tells when to try again (exponential backoff with jitter).
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: JobSpec,
+        handler: Handler[Any],
+        store: Store,
+        log_: EventLog,
+        topics: Topics,
+        clock: Clock,
+        batch_size: int,
+        poll_interval: float = 0.5,
+        retry_delay: float = 2.0,
+        retry_max_delay: float = 60.0,
+        after_commit: Callable[[BatchResult], None] | None = None,
+        pause_gc: bool = True,
+    ) -> None:
+        """Bind the job to its topics, store and log; ``after_commit`` runs after each committed batch.
+
+        ``pause_gc`` pauses the cyclic garbage collector during each batch: right for a worker process of its own,
+        wrong inside `serve`, where it would pause it for the HTTP threads too.
+        """
+        super().__init__()
+        self.spec = spec
+        self.handler = handler
+        self.store = store
+        self.log = log_
+        self.clock = clock
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.retry_delay = retry_delay
+        self.retry_max_delay = retry_max_delay
+        self.after_commit = after_commit
+        self.pause_gc = pause_gc
+        self.input_topic = topics.name(spec.input_suffix)
+        self.failed_topic = topics.name(spec.failed_suffix)
+        self.consumer = spec.name
+        self.counters: Counter[str] = Counter()
+        # Consecutive failed attempts at the current batch (the offset does not move until one succeeds).
+        self.consecutive_failures = 0
+        self.retry_at = 0.0  # time.monotonic() before which the batch is not tried again
+
+    def run_once(self) -> int:
+        """Handle one batch; an error that is not an event's fault rolls everything back and is raised."""
+        # A batch keeps thousands of decoded objects alive; the cyclic collector would rescan them over and over
+        # (a third of the run time when measured). They are freed by reference counting when the batch ends.
+        # Only in a process of its own (`pause_gc`): inside `serve` it would pause the collector for every thread.
+        if self.pause_gc:
+            gc.disable()
+        try:
+            with self.store.write() as conn:
+                events = self.log.fetch(conn, self.consumer, self.input_topic, self.batch_size)
+                if not events:
+                    self.consecutive_failures = 0
+                    return 0
+                parsed, failures, internal = self._parse(events)
+                results: list[BatchResult] = []
+                poisoned: list[tuple[Incoming[Any], str]] = []
+                self._handle(conn, parsed, results, poisoned)
+                for result in results:
+                    failures.extend((i.raw_text, i.raw, reason) for i, reason in result.failures)
+                internal.extend((i.raw_text, i.raw, reason) for i, reason in poisoned)
+                failures.extend(internal)
+                now = self.clock()
+                self.log.append(conn, self.failed_topic, [(None, self._envelope(*f, now)) for f in failures], now)
+                self.log.commit(conn, self.consumer, self.input_topic, events[-1].seq)
+        except Exception as exc:
+            # SPEC §2.5: an internal error does not advance the offset; the batch is retried as a whole.
+            self._failed_attempt(exc)
+            raise
+        finally:
+            if self.pause_gc:
+                gc.enable()
+        self.consecutive_failures = 0
+        # Count only what was committed, so a retried batch is never counted twice.
+        merged = BatchResult()
+        for result in results:
+            merged.counters.update(result.counters)
+            merged.changed_users |= result.changed_users
+            merged.failures.extend(result.failures)
+        self.counters.update(merged.counters)
+        self.counters["failed"] += len(failures)
+        if internal:
+            self.counters["poison"] += len(internal)
+        if self.after_commit is not None:
+            try:
+                self.after_commit(merged)
+            except Exception as exc:  # the batch is committed: never handle it again for a cache miss
+                log.warning("%s: after-commit step failed: %s", self.spec.name, first_line(exc))
+        return len(events)
+
+    def _handle(
+        self,
+        conn: Connection,
+        batch: Sequence[Incoming[Any]],
+        results: list[BatchResult],
+        poisoned: list[tuple[Incoming[Any], str]],
+    ) -> None:
+        """Handle ``batch`` in a savepoint; on a non-transient error, bisect it to isolate the events that fail.
+
+        Handling the halves in order gives the same result as handling the whole batch (docs/jobs.md), so the
+        events that succeed are applied exactly as if the failing ones had never been published.
+        """
+        try:
+            with conn.begin_nested():
+                results.append(self.handler.handle(conn, batch))
+            return
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if len(batch) <= 1:
+                reason = internal_error_reason(exc)
+                log.warning("%s: event isolated and sent to %s: %s", self.spec.name, self.failed_topic, reason)
+                poisoned.extend((item, reason) for item in batch)
+                return
+        middle = len(batch) // 2
+        self._handle(conn, batch[:middle], results, poisoned)
+        self._handle(conn, batch[middle:], results, poisoned)
+
+    def _failed_attempt(self, exc: Exception) -> None:
+        """Count the failure and schedule the retry of the same batch."""
+        self.consecutive_failures += 1
+        self.counters["retry"] += 1
+        delay = backoff_delay(self.consecutive_failures, self.retry_delay, self.retry_max_delay)
+        self.retry_at = time.monotonic() + delay
+        kind = "transient" if is_transient(exc) else "unexpected"
+        log.warning(
+            "%s: batch rolled back after a %s error (failure %d in a row), retrying in %.1f s: %s",
+            self.spec.name,
+            kind,
+            self.consecutive_failures,
+            delay,
+            describe(exc),
+        )
+
+    def _parse(
+        self, events: Sequence[LogEvent]
+    ) -> tuple[list[Incoming[Any]], list[tuple[str, Any, str]], list[tuple[str, Any, str]]]:
+        """Decode and validate: the messages, the invalid events, and those whose parsing raised an internal error."""
+        parsed: list[Incoming[Any]] = []
+        failures: list[tuple[str, Any, str]] = []
+        internal: list[tuple[str, Any, str]] = []
+        for ev in events:
+            try:
+                raw = orjson.loads(ev.payload)
+            except orjson.JSONDecodeError:
+                failures.append((ev.payload, None, NOT_AN_OBJECT))
+                continue
+            try:
+                message = self.spec.parse(raw)
+            except InvalidEvent as exc:
+                failures.append((ev.payload, raw, exc.reason))
+                continue
+            except Exception as exc:  # RecursionError on deep nesting, OverflowError, …: this event only
+                internal.append((ev.payload, raw, internal_error_reason(exc)))
+                continue
+            parsed.append(Incoming(ev.payload, raw, message))
+        return parsed, failures, internal
+
+    def _envelope(self, raw_text: str, raw: Any, reason: str, now: int) -> str:
+        """The failed-topic message; the raw text form when the decoded event cannot be encoded again."""
+        try:
+            return _dumps(failed_event(raw_text, raw, reason, self.spec.src, now))
+        except TypeError:  # orjson.JSONEncodeError: nesting beyond orjson's limit, an integer beyond 64 bits
+            return _dumps(failed_event(raw_text, None, reason, self.spec.src, now))
+
+    def reference_counters(self) -> dict[str, int]:
+        """The counters under the reference job's metric names."""
+        names = self.spec.counter_names
+        return {names.get(k, k): v for k, v in sorted(self.counters.items())}
+
+
+class Worker(LoopService):
+    """Drives several job consumers round-robin in one thread; stops cleanly on SIGTERM/SIGINT.
+
+    A consumer whose batch failed waits for its own backoff while the others carry on. A run that must end
+    (``start(until_idle=True)``) gives up with :class:`JobFailed` once one consumer's batch has failed more than
+    ``max_retries`` times in a row (``max_retries=0``: at the first failure), whatever the other jobs do. A
+    long-running worker (``learnagg serve``, ``learnagg worker``) retries for as long as it runs.
+    """
+
+    def __init__(
+        self, consumers: Sequence[JobConsumer], poll_interval: float = 0.5, max_retries: int | None = None
+    ) -> None:
+        """Take the consumers; ``max_retries`` bounds consecutive failures of one batch (None: retry forever)."""
+        super().__init__()
+        self.consumers = list(consumers)
+        self.poll_interval = poll_interval
+        self.max_retries = max_retries
+        self._until_idle = False
+
+    def start(self, loops: int | None = None, *, until_idle: bool = False) -> int:
+        """Run rounds as :meth:`LoopService.start`; ``until_idle`` also bounds retries by ``max_retries``."""
+        self._until_idle = until_idle
+        return super().start(loops, until_idle=until_idle)
+
+    def run_once(self) -> int:
+        """One round: one batch from each consumer that is not waiting to retry.
+
+        Returns:
+            The events handled, plus one per consumer waiting to retry (a failed batch is work still to do).
+        """
+        handled = 0
+        waiting: list[JobConsumer] = []
+        for consumer in self.consumers:
+            if self.stopping:
+                break
+            if consumer.consecutive_failures and consumer.retry_at > time.monotonic():
+                waiting.append(consumer)
+                continue
+            try:
+                handled += consumer.run_once()
+            except Exception as exc:
+                if self._gives_up(consumer):
+                    raise JobFailed(
+                        f"{consumer.spec.name}: the same batch failed {consumer.consecutive_failures} time(s) in a "
+                        f"row, giving up: {describe(exc)}"
+                    ) from exc
+                waiting.append(consumer)
+        if waiting and handled == 0 and not self.stopping:
+            # Nothing else to do: sleep until the next retry is due (at most a poll interval, so the other jobs
+            # still see new events); stop() ends the wait at once.
+            due = min(c.retry_at for c in waiting) - time.monotonic()
+            self._stop.wait(max(0.0, min(due, self.poll_interval)))
+        return handled + len(waiting)
+
+    def _gives_up(self, consumer: JobConsumer) -> bool:
+        return self._until_idle and self.max_retries is not None and consumer.consecutive_failures > self.max_retries
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT ask for a clean stop (the current transaction commits or rolls back first)."""
+
+        def _handler(_signum: int, _frame: FrameType | None) -> None:
+            self.stop()
+
+        signal.signal(signal.SIGTERM, _handler)
+        signal.signal(signal.SIGINT, _handler)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
