@@ -202,6 +202,14 @@ class ExhaustSettings(BaseModel):
     platform_admin_any_channel: bool = False
 
 
+class DashboardSettings(BaseModel):
+    """The group dashboard page (docs/dashboard.md)."""
+
+    refresh_seconds: int = Field(
+        default=30, ge=5, le=86_400, description="Seconds between two automatic refreshes of the group dashboard."
+    )
+
+
 class Settings(BaseSettings):
     """All learnagg settings; environment variables win over the optional TOML config file."""
 
@@ -232,6 +240,7 @@ class Settings(BaseSettings):
     cert: CertSettings = Field(default_factory=CertSettings)
     archival: ArchivalSettings = Field(default_factory=ArchivalSettings)
     exhaust: ExhaustSettings = Field(default_factory=ExhaustSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @classmethod
     def settings_customise_sources(
