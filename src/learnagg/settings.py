@@ -160,6 +160,21 @@ class ArchivalSettings(BaseModel):
     chunk_rows: int = Field(default=10_000, ge=100)
 
 
+class MigrationSettings(BaseModel):
+    """The score-metric migration (`learnagg migrate`): rows and learners per transaction."""
+
+    chunk_rows: int = Field(
+        default=1000, ge=1, le=1_000_000, description="user_activity_agg rows per transaction (legacy-int step)."
+    )
+    chunk_learners: int = Field(default=500, ge=1, le=100_000, description="Learners per transaction (backfill step).")
+
+
+class ImportSettings(BaseModel):
+    """`learnagg import`: reference exports loaded in one transaction."""
+
+    chunk_rows: int = Field(default=5000, ge=1, le=1_000_000, description="Rows per batched upsert.")
+
+
 class ReportSettings(BaseModel):
     """Report files of the exhaust jobs (SPEC C3, §6.3)."""
 
@@ -239,6 +254,8 @@ class Settings(BaseSettings):
     activity: ActivitySettings = Field(default_factory=ActivitySettings)
     cert: CertSettings = Field(default_factory=CertSettings)
     archival: ArchivalSettings = Field(default_factory=ArchivalSettings)
+    migration: MigrationSettings = Field(default_factory=MigrationSettings)
+    imports: ImportSettings = Field(default_factory=ImportSettings)
     exhaust: ExhaustSettings = Field(default_factory=ExhaustSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
