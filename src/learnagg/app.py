@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from learnagg.adapters.bus.log import EventLog
 from learnagg.adapters.cache import GroupCache, NoCache
+from learnagg.adapters.metrics import Metrics
 from learnagg.adapters.store.store import Store
 from learnagg.domain.clock import Clock, system_clock
 from learnagg.domain.topics import Topics
@@ -22,6 +23,7 @@ class App:
     topics: Topics
     clock: Clock = field(default=system_clock)
     cache: GroupCache = field(default_factory=NoCache)
+    metrics: Metrics = field(default_factory=Metrics)  # this App's Prometheus registry (docs/operations.md)
 
     def close(self) -> None:
         """Release database connections."""

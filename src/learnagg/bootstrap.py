@@ -140,6 +140,7 @@ def build_worker(
             retry_max_delay=ws.retry_max_delay,
             after_commit=_invalidate_group_cache(app),
             pause_gc=own_process,
+            metrics=app.metrics,
         )
         for n in names
     ]

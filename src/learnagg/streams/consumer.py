@@ -15,12 +15,14 @@ import orjson
 from sqlalchemy import Connection
 
 from learnagg.adapters.bus.log import EventLog, LogEvent
+from learnagg.adapters.metrics import Metrics
 from learnagg.adapters.store.store import Store
 from learnagg.domain.assess_event import InvalidEvent
 from learnagg.domain.clock import Clock
 from learnagg.domain.messages import failed_event
 from learnagg.domain.topics import Topics
 from learnagg.errors import LearnaggError, first_line
+from learnagg.logs import job_context
 from learnagg.streams.handler import BatchResult, Handler, Incoming, JobSpec
 from learnagg.streams.loop import LoopService
 from learnagg.streams.retry import backoff_delay, describe, internal_error_reason, is_transient
@@ -59,11 +61,13 @@ class JobConsumer(LoopService):
         retry_max_delay: float = 60.0,
         after_commit: Callable[[BatchResult], None] | None = None,
         pause_gc: bool = True,
+        metrics: Metrics | None = None,
     ) -> None:
         """Bind the job to its topics, store and log; ``after_commit`` runs after each committed batch.
 
         ``pause_gc`` pauses the cyclic garbage collector during each batch: right for a worker process of its own,
-        wrong inside `serve`, where it would pause it for the HTTP threads too.
+        wrong inside `serve`, where it would pause it for the HTTP threads too. ``metrics`` (the App's) receives the
+        committed counters under their reference names and the batch durations.
         """
         super().__init__()
         self.spec = spec
@@ -77,6 +81,7 @@ class JobConsumer(LoopService):
         self.retry_max_delay = retry_max_delay
         self.after_commit = after_commit
         self.pause_gc = pause_gc
+        self.metrics = metrics
         self.input_topic = topics.name(spec.input_suffix)
         self.failed_topic = topics.name(spec.failed_suffix)
         self.consumer = spec.name
@@ -86,12 +91,18 @@ class JobConsumer(LoopService):
         self.retry_at = 0.0  # time.monotonic() before which the batch is not tried again
 
     def run_once(self) -> int:
+        """Handle one batch (:meth:`_run_batch`); the records it logs carry the job's name."""
+        with job_context(self.spec.name):
+            return self._run_batch()
+
+    def _run_batch(self) -> int:
         """Handle one batch; an error that is not an event's fault rolls everything back and is raised."""
         # A batch keeps thousands of decoded objects alive; the cyclic collector would rescan them over and over
         # (a third of the run time when measured). They are freed by reference counting when the batch ends.
         # Only in a process of its own (`pause_gc`): inside `serve` it would pause the collector for every thread.
         if self.pause_gc:
             gc.disable()
+        started = time.perf_counter()
         try:
             with self.store.write() as conn:
                 events = self.log.fetch(conn, self.consumer, self.input_topic, self.batch_size)
@@ -123,10 +134,12 @@ class JobConsumer(LoopService):
             merged.counters.update(result.counters)
             merged.changed_users |= result.changed_users
             merged.failures.extend(result.failures)
-        self.counters.update(merged.counters)
-        self.counters["failed"] += len(failures)
+        committed = Counter(merged.counters)
+        committed["failed"] += len(failures)
         if internal:
-            self.counters["poison"] += len(internal)
+            committed["poison"] += len(internal)
+        self.counters.update(committed)
+        self._observe(committed, time.perf_counter() - started)
         if self.after_commit is not None:
             try:
                 self.after_commit(merged)
@@ -166,6 +179,7 @@ class JobConsumer(LoopService):
         """Count the failure and schedule the retry of the same batch."""
         self.consecutive_failures += 1
         self.counters["retry"] += 1
+        self._observe(Counter(retry=1), None)
         delay = backoff_delay(self.consecutive_failures, self.retry_delay, self.retry_max_delay)
         self.retry_at = time.monotonic() + delay
         kind = "transient" if is_transient(exc) else "unexpected"
@@ -209,6 +223,29 @@ class JobConsumer(LoopService):
         except TypeError:  # orjson.JSONEncodeError: nesting beyond orjson's limit, an integer beyond 64 bits
             return _dumps(failed_event(raw_text, None, reason, self.spec.src, now))
 
+    def _observe(self, counters: Counter[str], seconds: float | None) -> None:
+        """Add committed counters (reference names) and a batch duration to the metrics, if any."""
+        if self.metrics is None:
+            return
+        names = self.spec.counter_names
+        for key, value in counters.items():
+            if value:
+                self.metrics.job_events.labels(self.spec.name, names.get(key, key)).inc(value)
+        if seconds is not None:
+            self.metrics.job_batch_seconds.labels(self.spec.name).observe(seconds)
+
+    def set_up(self, up: bool) -> None:
+        """Report whether the loop running this job is alive (``learnagg_job_up``).
+
+        Going up also creates every counter of the job at 0, so a counter that has not moved yet is still served.
+        """
+        if self.metrics is None:
+            return
+        if up:
+            for name in (*self.spec.counter_names.values(), "retry", "poison"):
+                self.metrics.job_events.labels(self.spec.name, name)
+        self.metrics.job_up.labels(self.spec.name).set(1 if up else 0)
+
     def reference_counters(self) -> dict[str, int]:
         """The counters under the reference job's metric names."""
         names = self.spec.counter_names
@@ -235,9 +272,18 @@ class Worker(LoopService):
         self._until_idle = False
 
     def start(self, loops: int | None = None, *, until_idle: bool = False) -> int:
-        """Run rounds as :meth:`LoopService.start`; ``until_idle`` also bounds retries by ``max_retries``."""
+        """Run rounds as :meth:`LoopService.start`; ``until_idle`` also bounds retries by ``max_retries``.
+
+        Each job is reported up (``learnagg_job_up`` 1) while this loop runs, and down however it ends.
+        """
         self._until_idle = until_idle
-        return super().start(loops, until_idle=until_idle)
+        for consumer in self.consumers:
+            consumer.set_up(True)
+        try:
+            return super().start(loops, until_idle=until_idle)
+        finally:
+            for consumer in self.consumers:
+                consumer.set_up(False)
 
     def run_once(self) -> int:
         """One round: one batch from each consumer that is not waiting to retry.

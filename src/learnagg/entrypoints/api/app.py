@@ -11,16 +11,17 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from learnagg import bootstrap
-from learnagg.adapters.store.tables import event_log
+from learnagg import bootstrap, logs
 from learnagg.adapters.tokens import token_keys
-from learnagg.entrypoints.api import envelope
-from learnagg.entrypoints.api.context import Public
+from learnagg.entrypoints.api import envelope, health
+from learnagg.entrypoints.api import metrics as api_metrics
+from learnagg.entrypoints.api.health import JobHealth
 from learnagg.entrypoints.api.limits import RequestLimits, refuse_oversized_body
+from learnagg.entrypoints.api.openapi import install as install_docs
+from learnagg.entrypoints.api.request_id import RequestIdMiddleware
 from learnagg.entrypoints.api.routers import ROUTERS
 from learnagg.entrypoints.api.validation import to_api_error
 from learnagg.errors import ApiError, api_error, first_line
@@ -42,8 +43,9 @@ def _error(request: Request, error: ApiError) -> Response:
     return envelope.render(request, {}, now=la.clock(), zone=la.settings.timezone, error=error)
 
 
-def create_app(app: bootstrap.App) -> FastAPI:
-    """The HTTP service over an application built by :func:`learnagg.bootstrap.build`."""
+def create_app(app: bootstrap.App, jobs: JobHealth | None = None) -> FastAPI:
+    """The HTTP service over an application built by :func:`learnagg.bootstrap.build`; ``jobs``: the job loops this
+    process runs, which readiness reports on."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
@@ -60,9 +62,15 @@ def create_app(app: bootstrap.App) -> FastAPI:
         version="1",
         description="Group activity aggregates with scores, content state, assessments and platform data.",
         dependencies=[Depends(refuse_oversized_body), Depends(refuse_nul_characters)],
+        docs_url=None,  # /docs and /redoc are served with local assets by install_docs (no CDN)
+        redoc_url=None,
     )
+    install_docs(api)
+    api_metrics.install(api, app)  # GET /metrics; inside RequestLimits so it sees the route picked
     limits = app.settings.api
     api.add_middleware(RequestLimits, max_body_bytes=limits.max_body_bytes, max_list_items=limits.max_list_items)
+    api.add_middleware(RequestIdMiddleware)  # added last, so outermost: every record of a request carries its id
+    api.state.jobs = jobs
     api.state.learnagg = app
     api.state.token_keys = token_keys(app.settings.auth, app.store, app.clock())
 
@@ -94,21 +102,7 @@ def create_app(app: bootstrap.App) -> FastAPI:
         log.exception("unexpected error on %s", request.url.path)
         return _error(request, api_error("INTERNAL_ERROR"))
 
-    @api.get("/health", tags=["service"], summary="Store and event log reachable")
-    def health(ctx: Public) -> Response:
-        checks = []
-        for name, stmt in (("store", select(1)), ("log", select(func.max(event_log.c.seq)))):
-            try:
-                with ctx.app.store.read() as conn:
-                    conn.execute(stmt)
-                checks.append({"name": name, "healthy": True})
-            except SQLAlchemyError as exc:
-                checks.append({"name": name, "healthy": False, "error": first_line(exc)})
-        healthy = all(c["healthy"] for c in checks)
-        response = ctx.ok({"healthy": healthy, "checks": checks})
-        response.status_code = 200 if healthy else 503
-        return response
-
+    api.include_router(health.router)
     for router in ROUTERS:
         api.include_router(router)
     return api
@@ -116,4 +110,6 @@ def create_app(app: bootstrap.App) -> FastAPI:
 
 def from_environment() -> FastAPI:
     """Factory for ``uvicorn --factory``: the app built from LEARNAGG_* settings (used with --workers N)."""
-    return create_app(bootstrap.build())
+    settings = load_settings()
+    logs.configure(settings.log)  # each process of `serve --workers N` sets up its own logging
+    return create_app(bootstrap.build(settings))

@@ -15,6 +15,8 @@ from learnagg import bootstrap
 from learnagg.adapters.store import schema
 from learnagg.entrypoints.cli.common import echo_json, open_app
 from learnagg.errors import InputError
+from learnagg.streams.consumer import Worker
+from learnagg.streams.metrics import watch_lag
 
 PUBLISH_BATCH = 5000  # lines per insert statement: bounded memory; the whole file is still one transaction
 _BOM = b"\xef\xbb\xbf"
@@ -98,6 +100,13 @@ def worker(
         typer.Option("--job", help=f"Job to run (repeatable); default all: {', '.join(bootstrap.job_names())}."),
     ] = None,
     until_idle: Annotated[bool, typer.Option("--until-idle", help="Drain the topics, then exit.")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this TCP port (/metrics)."),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address the metrics port listens on (0.0.0.0: every interface).")
+    ] = "127.0.0.1",
 ) -> None:
     """Run the stream jobs: until SIGTERM, or with --until-idle until every topic is drained."""
     with open_app() as app:
@@ -105,9 +114,32 @@ def worker(
         # the worker retries with backoff for as long as it runs.
         w = bootstrap.build_worker(app, job)
         w.install_signal_handlers()
-        handled = w.start(until_idle=until_idle)
+        with _metrics_server(app, w, metrics_host, metrics_port):
+            handled = w.start(until_idle=until_idle)
         jobs = {c.spec.name: c.reference_counters() for c in w.consumers}
         echo_json({"handled": handled, "jobs": jobs})
+
+
+@contextmanager
+def _metrics_server(app: bootstrap.App, w: Worker, host: str, port: int | None) -> Iterator[None]:
+    """While the block runs, serve the worker's metrics (and its jobs' lag) over HTTP when a port is given."""
+    if port is None:
+        yield
+        return
+    from prometheus_client import start_http_server
+
+    watch_lag(app, [c.spec for c in w.consumers])
+    try:
+        server, thread = start_http_server(port, addr=host, registry=app.metrics.exposed())
+    except OSError as exc:
+        raise InputError(f"--metrics-port {port}: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def register(app: typer.Typer) -> None:

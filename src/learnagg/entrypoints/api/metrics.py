@@ -1,0 +1,80 @@
+"""``GET /metrics`` and the HTTP instrumentation: requests and their duration per route template and status."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from learnagg import bootstrap
+from learnagg.adapters.metrics import CONTENT_TYPE, UNMATCHED_ROUTE, Metrics
+from learnagg.streams.metrics import watch_lag
+
+
+class HttpMetrics:
+    """ASGI middleware: counts each answered request and times it under its route template (``/v1/x/{id}``).
+
+    The label is the template of the route that matched, never the raw path, so ids in paths do not create new
+    series; a request no route matches is labelled ``unmatched``. A request whose handler raised is counted with
+    the 500 it is answered with.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, api: FastAPI) -> None:
+        """Wrap ``app``; ``api`` is the FastAPI application whose routes give the templates."""
+        self.app = app
+        self.metrics = metrics
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, noting the status of the response it gets."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_status)
+        finally:
+            route = self._template(scope)
+            self.metrics.http_requests.labels(route, str(status)).inc()
+            self.metrics.http_seconds.labels(route).observe(time.perf_counter() - started)
+
+    def _template(self, scope: Scope) -> str:
+        """The path template of the route that serves ``scope``.
+
+        Inner middlewares may hand the router a copy of the scope, so the route it picked is looked up again.
+        """
+        route = scope.get("route")
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            return path
+        partial: str | None = None
+        for candidate in self.api.router.routes:
+            match, _ = candidate.matches(scope)
+            if match is Match.FULL:
+                return str(getattr(candidate, "path", UNMATCHED_ROUTE))
+            if match is Match.PARTIAL and partial is None:  # the path exists for another method: 405
+                partial = str(getattr(candidate, "path", UNMATCHED_ROUTE))
+        return partial or UNMATCHED_ROUTE
+
+
+def install(api: FastAPI, app: bootstrap.App) -> None:
+    """Instrument ``api`` and serve the App's metrics (and the lag of every stream job) at ``GET /metrics``."""
+    watch_lag(app, bootstrap.JOBS.values())
+    api.add_middleware(HttpMetrics, metrics=app.metrics, api=api)
+
+    @api.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        """Prometheus text format (version 0.0.4)."""
+        la: bootstrap.App = request.app.state.learnagg
+        return Response(content=la.metrics.render(), media_type=CONTENT_TYPE)
