@@ -20,100 +20,148 @@ GradingMethod = Literal["best", "latest", "first", "average"]
 class AttemptsSettings(BaseModel):
     """How many attempts the read APIs return (SPEC §5.6, §5.8)."""
 
-    limit: int = Field(default=25, ge=1, le=1000)
+    limit: int = Field(default=25, ge=1, le=1000, description="Attempts returned per content by the read APIs.")
 
 
 class AssessmentSettings(BaseModel):
     """Assessment aggregator settings (SPEC §4.1, §4.2)."""
 
-    grading_method: GradingMethod = "best"
-    strict_leaf_validation: bool = False
-    question_count_guard: bool = True
-    agg_details_type: str = "attempt_metrics"
-    supported_content_types: list[str] = Field(default_factory=lambda: ["SelfAssess"])
-    # Report assessments (SPEC §6.4): a leaf whose object type is listed AND whose primary category is listed.
-    supported_object_types: list[str] = Field(default_factory=lambda: ["QuestionSet"])
-    supported_primary_categories: list[str] = Field(default_factory=list)
+    grading_method: GradingMethod = Field(
+        default="best", description="Which attempt's score is a learner's score for an assessment (docs/jobs.md)."
+    )
+    strict_leaf_validation: bool = Field(
+        default=False, description="Refuse attempts for courses whose leaves are unknown (no hierarchy loaded)."
+    )
+    question_count_guard: bool = Field(
+        default=True, description="Refuse attempts with more questions than the assessment's `totalQuestions`."
+    )
+    agg_details_type: str = Field(default="attempt_metrics", description="`type` written in `agg_details` entries.")
+    supported_content_types: list[str] = Field(
+        default_factory=lambda: ["SelfAssess"], description="Content types whose attempts are aggregated."
+    )
+    supported_object_types: list[str] = Field(
+        default_factory=lambda: ["QuestionSet"],
+        description="Report assessments: a leaf whose object type is listed and whose primary category is listed.",
+    )
+    supported_primary_categories: list[str] = Field(
+        default_factory=list, description="Primary categories of report assessments (see `supported_object_types`)."
+    )
     attempts: AttemptsSettings = Field(default_factory=AttemptsSettings)
-    # Most answers one attempt may carry, counted before de-duplication (input bounds, docs/threat-model.md).
-    max_questions: int = Field(default=1000, ge=1, le=1_000_000)
+    max_questions: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Most answers one attempt may carry, counted before de-duplication (docs/threat-model.md).",
+    )
 
 
 class LegacySettings(BaseModel):
     """How legacy values written by the reference platform are read (SPEC §2.1)."""
 
-    date_zone: str = "UTC"
+    date_zone: str = Field(default="UTC", description="Time zone of legacy `agg_details` date strings.")
 
 
 class WorkerSettings(BaseModel):
     """Consumer loop settings."""
 
-    # Events per transaction: large enough to amortise commits, small enough to keep SQLite's single
-    # writer lock short (ARCHITECTURE "Known pitfalls").
-    batch_size: int = Field(default=500, ge=1, le=100_000)
-    # Seconds to sleep when a topic is empty before polling again.
-    poll_interval: float = Field(default=0.5, gt=0)
-    # Seconds to wait before retrying a batch that hit an internal error (database unavailable, …).
-    retry_delay: float = Field(default=2.0, ge=0)
-    # Transient errors (lost connection, serialization failure, lock timeout, deadlock) retry the batch with
-    # exponential backoff and jitter: `retry_delay` doubling up to `retry_max_delay` seconds.
-    retry_max_delay: float = Field(default=60.0, ge=0)
-    # `worker --until-idle` exits 1 after this many consecutive failures of the same batch of one job.
-    max_retries: int = Field(default=5, ge=0)
+    batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Events per transaction: large enough to amortise commits, small enough to keep SQLite's "
+        "single writer lock short.",
+    )
+    poll_interval: float = Field(default=0.5, gt=0, description="Seconds between two polls of an empty topic.")
+    retry_delay: float = Field(
+        default=2.0,
+        ge=0,
+        description="Seconds before retrying a batch after a transient error (lost connection, serialization "
+        "failure, lock timeout, deadlock); doubles on each retry, with jitter.",
+    )
+    retry_max_delay: float = Field(default=60.0, ge=0, description="The cap, in seconds, on that retry wait.")
+    max_retries: int = Field(
+        default=5,
+        ge=0,
+        description="`worker --until-idle` and `demo` exit 1 after this many consecutive failures of one job's batch.",
+    )
 
 
 class AuthSettings(BaseModel):
     """Who the caller is (SPEC §5.3)."""
 
-    # `jwt`: a signed token in x-authenticated-user-token or Authorization: Bearer.
-    # `trusted-header`: X-Authenticated-Userid, for use behind a gateway that has already authenticated.
-    mode: Literal["jwt", "trusted-header"] = "jwt"
-    # RS256 public keys (PEM text or a path to a PEM file) of the identity server. When none are given the
-    # service runs in embedded mode: HS256 tokens signed with `hs256_secret`, or with a secret generated once and
-    # kept in the database, which `learnagg token` also uses.
-    public_keys: list[str] = Field(default_factory=list)
-    hs256_secret: str = ""
-    # Lifetime of tokens minted by `learnagg token`.
-    token_ttl_seconds: int = Field(default=86_400, ge=60)
-    # Clock skew allowed when checking `nbf` and `iat` (a token is refused from its `exp` second on).
-    leeway_seconds: int = Field(default=30, ge=0, le=3600)
-    # When set, tokens must carry this `iss` / `aud`.
-    issuer: str = ""
-    audience: str = ""
-    # RS256 keys may also come from a JWKS URL (fetched on demand and cached).
-    jwks_url: str = ""
-    jwks_cache_seconds: int = Field(default=300, ge=0)
-    # Where the embedded HS256 secret is kept (created with mode 0600); empty keeps it in the database.
-    secret_file: str = ""
+    mode: Literal["jwt", "trusted-header"] = Field(
+        default="jwt",
+        description="`jwt`: a signed token in `x-authenticated-user-token` or `Authorization: Bearer`; "
+        "`trusted-header`: `X-Authenticated-Userid`, behind a gateway that has already authenticated the caller.",
+    )
+    public_keys: list[str] = Field(
+        default_factory=list,
+        description="RS256 public keys (PEM text or a path to a PEM file) of the identity server; none: embedded "
+        "mode, HS256 tokens as minted by `learnagg token`.",
+    )
+    hs256_secret: str = Field(
+        default="",
+        description="Embedded-mode signing secret; empty: generated once and kept in the database (or `secret_file`).",
+    )
+    token_ttl_seconds: int = Field(default=86_400, ge=60, description="Lifetime of tokens minted by `learnagg token`.")
+    leeway_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="Clock skew allowed when checking `nbf` and `iat` (a token is refused from its `exp` second on).",
+    )
+    issuer: str = Field(default="", description="When set, tokens must carry this `iss`.")
+    audience: str = Field(default="", description="When set, tokens must carry this `aud`.")
+    jwks_url: str = Field(
+        default="", description="RS256 keys from the identity server's JWKS document (fetched on demand, cached)."
+    )
+    jwks_cache_seconds: int = Field(default=300, ge=0, description="How long fetched JWKS keys are kept.")
+    secret_file: str = Field(
+        default="",
+        description="Keep the generated embedded secret in this file (created with mode 0600) instead of the database.",
+    )
 
 
 class ApiSettings(BaseModel):
     """HTTP service limits."""
 
-    # Longest list accepted in a request body (contents, assessments, users, members, activities…).
-    max_list_items: int = Field(default=1000, ge=1)
-    # Run the stream jobs inside `learnagg serve` (embedded mode) unless --no-jobs is given.
-    run_jobs: bool = True
-    # Threads serving requests in each process; 0 means one per core. Request work is Python under the GIL,
-    # so more threads only interleave (measured in BENCHMARKS.md).
-    threads: int = Field(default=0, ge=0, le=256)
-    # Largest request body accepted; larger bodies are answered 413 REQUEST_TOO_LARGE.
-    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    max_list_items: int = Field(
+        default=1000,
+        ge=1,
+        description="Longest list accepted anywhere in a request body (contents, assessments, users, members, …).",
+    )
+    run_jobs: bool = Field(
+        default=True, description="`learnagg serve` also runs the stream jobs (`--no-jobs` turns it off)."
+    )
+    threads: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="Threads serving requests in each process; 0: one per core (more only interleave: "
+        "request work is Python under the GIL, BENCHMARKS.md).",
+    )
+    max_body_bytes: int = Field(
+        default=1 << 20, ge=1024, description="Larger request bodies are answered 413 `REQUEST_TOO_LARGE`."
+    )
 
 
 class GroupAggCacheSettings(BaseModel):
     """The optional Redis cache of group aggregates (SPEC §5.4 step 3, §7 #8)."""
 
-    enabled: bool = False
-    ttl_seconds: int = Field(default=3600, ge=1)
+    enabled: bool = Field(
+        default=False, description="Cache group aggregates in Redis (`redis_url`), invalidated on every change."
+    )
+    ttl_seconds: int = Field(default=3600, ge=1, description="Lifetime in seconds of a cached group result.")
 
 
 class GroupsSettings(BaseModel):
     """Groups (docs/threat-model.md): who may put a learner in a group."""
 
-    # A membership added by someone other than the member (and not by a platform admin) starts `invited` and
-    # counts only once the member accepts it. False: members are active at once, as in the reference platform.
-    member_consent: bool = True
+    member_consent: bool = Field(
+        default=True,
+        description="A member added by someone else (not a platform admin) starts `invited` and counts once they "
+        "accept; false: members are active at once, as in the reference platform.",
+    )
 
 
 class GroupAggSettings(BaseModel):
@@ -125,14 +173,14 @@ class GroupAggSettings(BaseModel):
 class DedupSettings(BaseModel):
     """De-duplication of progress events (SPEC §4.3 P4, P10)."""
 
-    enabled: bool = True
-    ttl_seconds: int = Field(default=604_800, ge=1)
+    enabled: bool = Field(default=True, description="Skip progress that was already counted (docs/jobs.md).")
+    ttl_seconds: int = Field(default=604_800, ge=1, description="Lifetime in seconds of a progress dedup key.")
 
 
 class ModuleAggsSettings(BaseModel):
     """Unit (module) completion counts (SPEC §4.3 P8)."""
 
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="Write `completedCount` for every unit too, not only courses.")
 
 
 class ActivitySettings(BaseModel):
@@ -145,19 +193,23 @@ class ActivitySettings(BaseModel):
 class CertSettings(BaseModel):
     """The certificate pre-processor (SPEC §3.4, §4.4)."""
 
-    # Replaces `CLOUD_BASE_PATH` in template URLs (svgTemplate).
-    cloud_base_url: str = ""
-    # `basePath` of generate-certificate requests is `<domain_url>/certs`.
-    domain_url: str = ""
+    cloud_base_url: str = Field(
+        default="", description="Replaces `CLOUD_BASE_PATH` in certificate template URLs (svgTemplate)."
+    )
+    domain_url: str = Field(
+        default="", description="`basePath` of generate-certificate requests is `<domain_url>/certs`."
+    )
 
 
 class ArchivalSettings(BaseModel):
     """Assessment archival (SPEC §6.2)."""
 
-    # Key prefix of archived files in the object store.
-    prefix: str = "archived-data/"
-    # Rows per database read while streaming a partition (memory stays flat whatever the table size).
-    chunk_rows: int = Field(default=10_000, ge=100)
+    prefix: str = Field(default="archived-data/", description="Key prefix of archived files in the object store.")
+    chunk_rows: int = Field(
+        default=10_000,
+        ge=100,
+        description="Rows per database read while archiving a partition (memory stays flat whatever the table size).",
+    )
 
 
 class MigrationSettings(BaseModel):
@@ -178,43 +230,67 @@ class ImportSettings(BaseModel):
 class ReportSettings(BaseModel):
     """Report files of the exhaust jobs (SPEC C3, §6.3)."""
 
-    # Formats dates in report files and their names.
-    timezone: str = "Asia/Kolkata"
+    timezone: str = Field(default="Asia/Kolkata", description="Time zone of dates in report files and their names.")
 
 
 class ExhaustZipSettings(BaseModel):
     """Zip protection of exhaust files (SPEC §6.3 step 8, §7 #12)."""
 
-    # The default for requests with an encryption key; a request may ask for `zipcrypto` (zipEncryption).
-    encryption: Literal["aes256", "zipcrypto"] = "aes256"
+    encryption: Literal["aes256", "zipcrypto"] = Field(
+        default="aes256",
+        description="Zip encryption of requests with an encryption key; a request may ask for `zipcrypto` "
+        "(`zipEncryption`).",
+    )
 
 
 class ExhaustSettings(BaseModel):
     """Exhaust requests and their runner (SPEC §5.10, §6.3)."""
 
-    # Callers must hold one of these roles, and their root org must be the X-Channel-ID.
-    roles: list[str] = Field(default_factory=lambda: ["ORG_ADMIN", "REPORT_ADMIN"])
-    batch_limit_per_request: int = Field(default=20, ge=1)
-    # Per channel and per run: once reached, the channel's requests wait for the next run.
-    batches_per_channel: int = Field(default=30, ge=1)
-    file_size_per_channel: int = Field(default=1 << 30, ge=1)
-    # Lifetime of download links.
-    url_expiry_minutes: int = Field(default=30, ge=1)
+    roles: list[str] = Field(
+        default_factory=lambda: ["ORG_ADMIN", "REPORT_ADMIN"],
+        description="Callers must hold one of these roles, and their root org must be the `X-Channel-ID`.",
+    )
+    batch_limit_per_request: int = Field(default=20, ge=1, description="Most batches one exhaust request may name.")
+    batches_per_channel: int = Field(
+        default=30,
+        ge=1,
+        description="Batches per channel and per run; once reached, the channel's requests wait for the next run.",
+    )
+    file_size_per_channel: int = Field(
+        default=1 << 30,
+        ge=1,
+        description="Bytes of report files per channel and per run; once reached, the channel's requests wait for "
+        "the next run.",
+    )
+    url_expiry_minutes: int = Field(default=30, ge=1, description="Lifetime of download links, in minutes.")
     zip: ExhaustZipSettings = Field(default_factory=ExhaustZipSettings)
-    # Seconds between two runs of the exhaust runner inside `learnagg serve` (embedded mode).
-    poll_interval_seconds: float = Field(default=60.0, gt=0)
-    # A request being processed is leased this long, renewed while it runs: after a crash it is picked again
-    # (resuming from its processed batches) once the lease has ended.
-    lease_seconds: int = Field(default=300, ge=10)
-    # Only requests with this batch_number are run (SPEC §6.3 step 1); unset runs every request.
-    batch_number: int | None = None
-    # Secret from which the key encrypting `encryption_key` at rest and the link-signing key are derived;
-    # empty: generated once and kept in the database (`app_secret`).
-    secret_key: str = ""
-    # Prefix of download links (https://reports.example.org); empty: the address the API was called at.
-    public_url: str = ""
-    # A platform admin may submit, list and download any channel's reports without an exhaust role there.
-    platform_admin_any_channel: bool = False
+    poll_interval_seconds: float = Field(
+        default=60.0, gt=0, description="Seconds between two runs of the exhaust runner inside `learnagg serve`."
+    )
+    lease_seconds: int = Field(
+        default=300,
+        ge=10,
+        description="A request being processed is leased this long, renewed while it runs; after a crash it is "
+        "picked again (resuming from its processed batches) once the lease has ended.",
+    )
+    batch_number: int | None = Field(
+        default=None, description="Only requests with this `batch_number` are run; unset: every request."
+    )
+    secret_key: str = Field(
+        default="",
+        description="Secret from which the keys encrypting `encryption_key` at rest and signing download links are "
+        "derived; empty: generated once and kept in the database.",
+    )
+    public_url: str = Field(
+        default="",
+        description="Prefix of download links (`https://reports.example.org`); empty: the address the API was "
+        "called at.",
+    )
+    platform_admin_any_channel: bool = Field(
+        default=False,
+        description="A platform admin may submit, list and download any channel's reports without an exhaust role "
+        "there.",
+    )
 
 
 class DashboardSettings(BaseModel):
@@ -234,15 +310,22 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    database_url: str = "sqlite:///learnagg.db"
-    # Empty means the embedded log in the same database (SPEC §2.5).
-    bus_url: str = ""
-    # Object storage for archives and reports: a local folder (the default) or any fsspec URL (s3://…, gs://…).
-    blob_url: str = "blobs"
-    # Redis, used by the group-aggregate cache when `group_agg.cache.enabled` (redis://host:port/db).
-    redis_url: str = ""
-    env: str = "dev"
-    timezone: str = "UTC"
+    database_url: str = Field(
+        default="sqlite:///learnagg.db",
+        description="`sqlite:///FILE`, or `postgresql://user@host:port/db` (the `postgres` extra).",
+    )
+    bus_url: str = Field(default="", description="Event bus; empty: the embedded event log in the same database.")
+    blob_url: str = Field(
+        default="blobs",
+        description="Object store for archives and reports: a local folder or any fsspec URL (`s3://…` needs the "
+        "`s3` extra).",
+    )
+    redis_url: str = Field(
+        default="",
+        description="Redis (`redis://host:port/db`, the `redis` extra) for the group-aggregate cache.",
+    )
+    env: str = Field(default="dev", description="Topic prefix (`{env}.telemetry.assess`, …).")
+    timezone: str = Field(default="UTC", description="Time zone of dates in APIs and events.")
     report: ReportSettings = Field(default_factory=ReportSettings)
     assessment: AssessmentSettings = Field(default_factory=AssessmentSettings)
     legacy: LegacySettings = Field(default_factory=LegacySettings)
