@@ -1,4 +1,5 @@
-"""`learnagg demo`: the assessment aggregator end to end on the configured database, with generated data."""
+"""`learnagg demo`: the assessment aggregator end to end on the configured database, with generated data;
+``--serve`` then serves the API and the group dashboard of the demo group (docs/dashboard.md)."""
 
 from __future__ import annotations
 
@@ -18,15 +19,29 @@ from learnagg.adapters.store import schema
 from learnagg.adapters.store.scores import COURSE, context_id
 from learnagg.adapters.store.tables import user_activity_agg
 from learnagg.bench.demo_data import DemoData, generate_demo
+from learnagg.bench.demo_group import DemoGroup, demo_group
 from learnagg.domain.hierarchy import parse_hierarchy
 from learnagg.entrypoints.cli.common import open_app
+from learnagg.services.batches import create_batches
 from learnagg.services.courses import load_courses
+from learnagg.services.enrolments import load_enrolments
+from learnagg.services.groups import insert_groups
+from learnagg.services.users import upsert_users
 
 JOB = "assessment-aggregator"
 
 
 def demo(
     learners: Annotated[int, typer.Option("--learners", min=1, max=1000, help="How many learners to generate.")] = 5,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Then serve the API with the stream jobs and print a signed-in link to the demo group's dashboard.",
+        ),
+    ] = False,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on with --serve.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port with --serve.")] = 8000,
 ) -> None:
     """Run the assessment aggregator end to end on generated data and print each learner's best scores.
 
@@ -41,13 +56,20 @@ def demo(
     Prints best score / max score (attempts) per learner and assessment, read back from user_activity_agg.
 
     The data is seeded: a re-run prints the same table (the aggregator skips the replayed attempts).
+
+    Also loads the batch, the learners as users with their enrolments, and a study group led by teacher-01.
+
+    With --serve: serves the API with the stream jobs (like `learnagg serve`) and prints the dashboard link of the
+    study group with a token of its teacher; stop it with Ctrl-C.
     """
     data = generate_demo(learners)
+    platform = demo_group(data)
     with open_app(require_schema=False) as app:
         schema.upgrade(app.store)
         now = app.clock()
         with app.store.write() as conn:
             load_courses(conn, app.store.dialect, [(parse_hierarchy(data.hierarchy), data.hierarchy)], now)
+            _load_platform(conn, app, platform, now)
             payloads = [(None, orjson.dumps(e).decode()) for e in data.attempt_events]
             app.log.append(conn, app.topics.assess, payloads, now)
         # Bounded retries (worker.max_retries): a database that keeps failing ends the demo with one error line,
@@ -60,6 +82,7 @@ def demo(
         with app.store.read() as conn:
             aggregates = _course_aggregates(conn, data)
         database = make_url(app.store.url).render_as_string(hide_password=True)
+        link = _dashboard_link(app, platform, host, port) if serve else None
 
     console = Console()
     console.print(_score_table(data, aggregates, database))
@@ -69,6 +92,36 @@ def demo(
         highlight=False,
         soft_wrap=True,
     )
+    if link is not None:
+        from learnagg.entrypoints.cli.serve import serve as serve_api
+
+        console.print(f"group dashboard of {platform.group.name!r} (signed in as {platform.group.created_by}):")
+        # Printed alone on its line, never wrapped, so that it can be copied or clicked whole.
+        print(link, flush=True)
+        serve_api(host=host, port=port)
+
+
+def _load_platform(conn: Connection, app: bootstrap.App, platform: DemoGroup, now: int) -> None:
+    """The batch, users, enrolments and group of the demo; a re-run replaces them with the same values."""
+    zone = app.settings.timezone
+    dialect = app.store.dialect
+    create_batches(conn, dialect, [platform.batch], created_by=None, now=now, zone=zone, replace=True)
+    upsert_users(conn, dialect, platform.users)
+    load_enrolments(conn, dialect, platform.enrolments, now=now, zone=zone)
+    insert_groups(conn, dialect, [platform.group], now, replace=True)
+
+
+def _dashboard_link(app: bootstrap.App, platform: DemoGroup, host: str, port: int) -> str:
+    """The dashboard address of the demo group with a token of its teacher in the fragment (never sent)."""
+    from learnagg.adapters.tokens import token_keys
+
+    teacher = platform.group.created_by or ""
+    token = token_keys(app.settings.auth, app.store, app.clock()).mint(teacher, app.clock(), [])
+    # A wildcard address is served on every interface, the loopback one included.
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/dashboard/groups/{platform.group.group_id}#token={token}"
 
 
 def _course_aggregates(conn: Connection, data: DemoData) -> dict[str, Mapping[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from learnagg.entrypoints.api.dashboard import router as dashboard_router
 from learnagg.entrypoints.api.routers import (
     assessments,
     batches,
@@ -26,4 +27,5 @@ ROUTERS: list[APIRouter] = [
     enrolments.router,
     groups.router,
     exhaust.router,
+    dashboard_router,
 ]
