@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -301,6 +301,24 @@ class DashboardSettings(BaseModel):
     )
 
 
+class LogSettings(BaseModel):
+    """Log records: one line each on standard error, with the job and request they belong to (docs/operations.md)."""
+
+    format: Literal["auto", "text", "json"] = Field(
+        default="auto",
+        description="`text`: one readable line per record; `json`: one JSON object per line (keys ts, level, logger, "
+        "msg, and job, request_id, route where they apply); `auto`: text on a terminal, json otherwise.",
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Least severe level written (case-insensitive)."
+    )
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level_upper_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
 class Settings(BaseSettings):
     """All learnagg settings; environment variables win over the optional TOML config file."""
 
@@ -340,6 +358,7 @@ class Settings(BaseSettings):
     migration: MigrationSettings = Field(default_factory=MigrationSettings)
     imports: ImportSettings = Field(default_factory=ImportSettings)
     exhaust: ExhaustSettings = Field(default_factory=ExhaustSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @classmethod

@@ -8,6 +8,7 @@ import sys
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from learnagg import logs
 from learnagg.entrypoints.cli import archive, bench, demo, exhaust, imports, inspect, load, migrate, serve, stream
 from learnagg.errors import LearnaggError, first_line
 
@@ -54,6 +55,7 @@ def _typer_error(exc: typer.TyperException) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; errors print one line on stderr and give a non-zero exit, never a traceback."""
+    logs.configure_from_settings()  # once, for every command: log.format, log.level
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="learnagg", standalone_mode=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
+from collections.abc import Callable
+from functools import partial
 from types import FrameType
 from typing import Annotated
 
@@ -14,29 +15,28 @@ from learnagg import bootstrap
 from learnagg.domain.identity import PLATFORM_ADMIN
 from learnagg.entrypoints.cli.common import open_app
 from learnagg.streams.loop import LoopService
+from learnagg.streams.supervisor import JobSupervisor
 
 log = logging.getLogger("learnagg.serve")
 
 ROLE_ALIASES = {"admin": PLATFORM_ADMIN}
 
 
-def _start_jobs(app: bootstrap.App) -> list[tuple[LoopService, threading.Thread]]:
-    """One background worker thread per stream job, and the periodic exhaust runner (embedded mode)."""
+def _start_jobs(app: bootstrap.App) -> JobSupervisor:
+    """Every stream job and the periodic exhaust runner (embedded mode), each in a supervised thread: a loop that
+    dies is logged and restarted with backoff (worker.retry_delay doubling up to worker.retry_max_delay)."""
     from learnagg.adapters.objectstore import open_store
     from learnagg.batch.exhaust_runner import ExhaustService
 
-    running: list[tuple[LoopService, threading.Thread]] = []
-    for name in bootstrap.job_names():
-        worker = bootstrap.build_worker(app, [name], own_process=False)
-        thread = threading.Thread(target=worker.start, name=f"job-{name}", daemon=True)
-        thread.start()
-        running.append((worker, thread))
+    factories: dict[str, Callable[[], LoopService]] = {
+        name: partial(bootstrap.build_worker, app, [name], own_process=False) for name in bootstrap.job_names()
+    }
     # SPEC §6.3: pending exhaust requests, every exhaust.poll_interval_seconds.
-    exhaust = ExhaustService(app, open_store(app.settings.blob_url))
-    thread = threading.Thread(target=exhaust.start, name="job-exhaust-runner", daemon=True)
-    thread.start()
-    running.append((exhaust, thread))
-    return running
+    factories["exhaust-runner"] = lambda: ExhaustService(app, open_store(app.settings.blob_url))
+    ws = app.settings.worker
+    supervisor = JobSupervisor(factories, restart_delay=ws.retry_delay, restart_max_delay=ws.retry_max_delay)
+    supervisor.start()
+    return supervisor
 
 
 def serve(
@@ -58,22 +58,23 @@ def serve(
     from learnagg.entrypoints.api.app import create_app
 
     with open_app() as app:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        jobs = [] if no_jobs or not app.settings.api.run_jobs else _start_jobs(app)
+        jobs = None if no_jobs or not app.settings.api.run_jobs else _start_jobs(app)
 
         def _stop_jobs(_signum: int, _frame: FrameType | None) -> None:
-            for worker, _ in jobs:
-                worker.stop()
+            if jobs is not None:
+                jobs.stop()
 
         # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler installed
         # before it started: this one, so the job threads also finish their batch and the exit status is 0.
         signal.signal(signal.SIGTERM, _stop_jobs)
         signal.signal(signal.SIGINT, _stop_jobs)
-        if jobs:
-            log.info("running stream jobs in this process: %s, exhaust runner", ", ".join(bootstrap.job_names()))
+        if jobs is not None:
+            log.info("running jobs in this process: %s", ", ".join(jobs.names))
+        # Records of uvicorn go through the logging set up for every command (log.format, log.level).
+        level = app.settings.log.level.lower()
         try:
             if workers == 1:
-                uvicorn.run(create_app(app), host=host, port=port, log_level="info")
+                uvicorn.run(create_app(app, jobs), host=host, port=port, log_config=None, log_level=level)
             else:
                 # Each worker process builds its own app from the same LEARNAGG_* settings.
                 uvicorn.run(
@@ -82,13 +83,13 @@ def serve(
                     host=host,
                     port=port,
                     workers=workers,
-                    log_level="info",
+                    log_config=None,
+                    log_level=level,
                 )
         finally:
-            for worker, _ in jobs:
-                worker.stop()
-            for _, thread in jobs:
-                thread.join(timeout=30)
+            if jobs is not None:
+                jobs.stop()
+                jobs.join(timeout=30)
 
 
 def token(
