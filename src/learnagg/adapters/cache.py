@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from learnagg.domain.cache_keys import group_prefix
+from learnagg.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,16 @@ class RedisCache:
     enabled = True
 
     def __init__(self, url: str, ttl_seconds: int) -> None:
-        """Connect lazily to ``url``; short timeouts so a dead Redis never stalls a request for long."""
-        import redis
+        """Connect lazily to ``url``; short timeouts so a dead Redis never stalls a request for long.
+
+        Raises:
+            ConfigurationError: the ``redis`` package (the ``redis`` extra) is not installed.
+        """
+        try:
+            import redis
+        except ImportError as exc:
+            message = "LEARNAGG_REDIS_URL needs the package redis: pip install 'learnagg[redis]'"
+            raise ConfigurationError(message) from exc
 
         self._errors = (redis.RedisError, OSError)
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)

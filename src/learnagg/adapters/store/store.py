@@ -106,7 +106,9 @@ class Store:
         except NoSuchModuleError as exc:
             raise ConfigurationError(f"cannot load the driver for {sa_url.drivername}: {exc}") from exc
         except ModuleNotFoundError as exc:
-            raise ConfigurationError(f"missing package {exc.name!r}: pip install 'psycopg[binary]'") from exc
+            raise ConfigurationError(
+                f"LEARNAGG_DATABASE_URL ({backend}) needs the package {exc.name}: pip install 'learnagg[postgres]'"
+            ) from exc
         if backend == "sqlite":
             _configure_sqlite(self.engine, sa_url)
         self.backend = backend

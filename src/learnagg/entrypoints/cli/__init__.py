@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from learnagg import logs
-from learnagg.entrypoints.cli import archive, bench, demo, exhaust, imports, inspect, load, migrate, serve, stream
+from learnagg import __version__, logs
+from learnagg.entrypoints.cli import (
+    archive,
+    bench,
+    demo,
+    exhaust,
+    imports,
+    inspect,
+    load,
+    migrate,
+    serve,
+    settings_table,
+    stream,
+)
 from learnagg.errors import LearnaggError, first_line
 
 app = typer.Typer(
     name="learnagg",
     help="Learner activity and score aggregation: stream jobs, store, reports.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 stream.register(app)
@@ -30,6 +43,23 @@ app.add_typer(exhaust.report_app, name="report")
 imports.register(app)
 demo.register(app)
 serve.register(app)
+settings_table.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"learnagg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Learner activity and score aggregation: stream jobs, store, reports."""
 
 
 def _fail(message: str, code: int = 1) -> int:
