@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from learnagg.domain.dates import format_api_ts
 from learnagg.errors import ApiError
@@ -71,3 +72,68 @@ def render(
         "result": result if error is None else {},
     }
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+# --- the envelope as a typed model, for the OpenAPI document (responses are rendered by `render`) ------------------
+
+T = TypeVar("T")
+
+
+class Params(BaseModel):
+    """``params`` of the envelope: ``status`` is ``success``, or the error code (``SERVER_ERROR`` without one)."""
+
+    resmsgid: str | None = Field(description="Always null.")
+    msgid: str = Field(description="The X-msgId header, or a new UUID4.")
+    err: str | None = Field(description="The error code (null on success).", examples=[None])
+    status: str = Field(description="`success`, or the error code.", examples=["success"])
+    errmsg: str | None = Field(description="The error message (null on success).", examples=[None])
+
+
+class Envelope(BaseModel, Generic[T]):
+    """The reference envelope around every answer: ``result`` holds the route's result (``{}`` on errors)."""
+
+    id: str = Field(description="The route's id: `/v1` becomes `api`, then the alphabetic path segments.")
+    ver: str = Field(description="Always `v1`.", examples=["v1"])
+    ts: str = Field(description="`yyyy-MM-dd HH:mm:ss:SSSZ` in setting `timezone`.")
+    params: Params
+    responseCode: str = Field(description="`OK`, or the status name (`CLIENT_ERROR`, `UNAUTHORIZED`, …).")
+    result: T
+
+
+class EmptyResult(BaseModel):
+    """The empty ``result`` of an error answer."""
+
+    model_config = ConfigDict(json_schema_extra={"maxProperties": 0})
+
+
+class ErrorEnvelope(Envelope[EmptyResult]):
+    """An error answer: ``params.err`` and ``params.status`` name the code, ``params.errmsg`` its message."""
+
+
+# The refusals every route can answer (docs/api.md lists the codes and messages).
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Invalid request: `params.err` names the code (MANDATORY_PARAMETER_MISSING, DATA_TYPE_ERROR, "
+    "INVALID_PARAMETER_VALUE, INVALID_REQUESTED_DATA, …).",
+    401: "No valid identity: UNAUTHORIZED_USER.",
+    403: "The caller may not do this: UNAUTHORIZED_USER.",
+    404: "Unknown resource: GROUP_NOT_FOUND, COURSE_NOT_FOUND, BATCH_NOT_FOUND, USER_NOT_FOUND or RESOURCE_NOT_FOUND.",
+    413: "Body larger than setting `api.max_body_bytes`: REQUEST_TOO_LARGE.",
+    500: "Unexpected failure: INTERNAL_ERROR (ERR_CALLING_GROUOP_API for group aggregate reads).",
+}
+
+
+def error_responses(model: type[BaseModel] = ErrorEnvelope) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers of a route, each in ``model``."""
+    return {status: {"model": model, "description": text} for status, text in ERROR_DESCRIPTIONS.items()}
+
+
+def documented(result: Any, description: str = "The result in the envelope.") -> dict[str, Any]:
+    """Route keyword arguments documenting a 200 ``Envelope[result]`` and the error envelopes.
+
+    Routes return the rendered envelope themselves, so the model only describes the answer, never converts it.
+    """
+    return {
+        "response_model": Envelope[result],
+        "response_description": description,
+        "responses": error_responses(),
+    }

@@ -6,11 +6,14 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from learnagg.entrypoints.api.context import Authed, RequestContext
+from learnagg.entrypoints.api.envelope import documented
+from learnagg.entrypoints.api.openapi import SECURED
 from learnagg.entrypoints.api.schemas.content import AssessmentsRead, AssessmentsSend
+from learnagg.entrypoints.api.schemas.results import AssessmentsReadResult, AssessmentsSendResult
 from learnagg.entrypoints.api.validation import Body
 from learnagg.services import assessments
 
-router = APIRouter(tags=["assessments"])
+router = APIRouter(tags=["assessments"], dependencies=SECURED)
 
 
 def _send(body: Body[AssessmentsSend], ctx: RequestContext, *, submit: bool) -> Response:
@@ -21,19 +24,27 @@ def _send(body: Body[AssessmentsSend], ctx: RequestContext, *, submit: bool) -> 
     return ctx.ok(result)
 
 
-@router.post("/v1/assess/save", summary="Publish attempts for scoring")
+@router.post("/v1/assess/save", summary="Publish attempts for scoring", **documented(AssessmentsSendResult))
 def save(body: Body[AssessmentsSend], ctx: Authed) -> Response:
     """SPEC §5.8: check each attempt and publish those that pass; scores are written by the aggregator."""
     return _send(body, ctx, submit=False)
 
 
-@router.post("/v1/assess/submit", summary="Publish attempts, complete their contents, show their scores")
+@router.post(
+    "/v1/assess/submit",
+    summary="Publish attempts, complete their contents, show their scores",
+    **documented(AssessmentsSendResult),
+)
 def submit(body: Body[AssessmentsSend], ctx: Authed) -> Response:
     """SPEC §5.8: like save, then each submitted content is completed as a §5.7 status-2 item."""
     return _send(body, ctx, submit=True)
 
 
-@router.post("/v1/assess/read", summary="The caller's attempts and best score per assessment")
+@router.post(
+    "/v1/assess/read",
+    summary="The caller's attempts and best score per assessment",
+    **documented(AssessmentsReadResult),
+)
 def read(body: Body[AssessmentsRead], ctx: Authed) -> Response:
     """SPEC §5.8: attempts newest first (at most ``assessment.attempts.limit``) and the merged best score."""
     request = body.request

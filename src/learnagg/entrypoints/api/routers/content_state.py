@@ -6,14 +6,21 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from learnagg.entrypoints.api.context import Authed
+from learnagg.entrypoints.api.envelope import documented
+from learnagg.entrypoints.api.openapi import SECURED
 from learnagg.entrypoints.api.schemas.content import ContentStateRead, ContentStateUpdate
+from learnagg.entrypoints.api.schemas.results import ContentStateReadResult, ContentStateUpdateResult
 from learnagg.entrypoints.api.validation import Body
 from learnagg.services import content_state
 
-router = APIRouter(tags=["content state"])
+router = APIRouter(tags=["content state"], dependencies=SECURED)
 
 
-@router.post("/v1/content/state/read", summary="The caller's content consumption, attempts and best scores")
+@router.post(
+    "/v1/content/state/read",
+    summary="The caller's content consumption, attempts and best scores",
+    **documented(ContentStateReadResult),
+)
 def read_content_state(body: Body[ContentStateRead], ctx: Authed) -> Response:
     """SPEC §5.6: rows of the subject (requestedFor, otherwise the caller) only; the body's userId is ignored."""
     request = body.request
@@ -29,7 +36,11 @@ def read_content_state(body: Body[ContentStateRead], ctx: Authed) -> Response:
     return ctx.ok(result)
 
 
-@router.patch("/v1/content/state/update", summary="Record progress and publish assessment attempts")
+@router.patch(
+    "/v1/content/state/update",
+    summary="Record progress and publish assessment attempts",
+    **documented(ContentStateUpdateResult),
+)
 def update_content_state(body: Body[ContentStateUpdate], ctx: Authed) -> Response:
     """SPEC §5.7: merge content items into the subject's consumption rows and publish their attempts."""
     request = body.request

@@ -28,9 +28,27 @@ from learnagg.domain import exhaust as dx
 from learnagg.domain.identity import Caller
 from learnagg.entrypoints.api.analytics_envelope import AnalyticsRoute, render
 from learnagg.entrypoints.api.auth import resolve_caller
+from learnagg.entrypoints.api.openapi import OPTIONAL_SECURITY, SECURED
+from learnagg.entrypoints.api.schemas.platform_results import (
+    AnalyticsErrorEnvelope,
+    ExhaustJobEnvelope,
+    ExhaustListEnvelope,
+    ExhaustReadEnvelope,
+)
 from learnagg.services.exhaust_requests import FILE_NOT_FOUND, ExhaustRefused, ExhaustRequests
 
-router = APIRouter(tags=["exhaust"], route_class=AnalyticsRoute)
+router = APIRouter(tags=["exhaust"], route_class=AnalyticsRoute, dependencies=SECURED)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": AnalyticsErrorEnvelope, "description": text}
+    for status, text in {
+        400: "Invalid request: `X-Channel-ID is missing in request header`, `tag is empty`, a body that is not JSON…",
+        401: "No valid identity.",
+        403: "Not an exhaust role holder of the channel (or not the requester).",
+        404: "Unknown request or file.",
+        413: "Body larger than setting `api.max_body_bytes` (`err` REQUEST_TOO_LARGE).",
+        500: "Unexpected failure.",
+    }.items()
+}
 PREFIXES = ("/v1/dataset/request", "/dataset/v1/request")
 IDS = {
     "submit": "ekstep.analytics.dataset.request.submit",
@@ -116,14 +134,54 @@ def download(
     return StreamingResponse(chunks(), media_type="application/zip", headers=headers)
 
 
-ROUTES: list[tuple[str, str, str, Callable[..., Response], str]] = [
-    ("POST", "/submit", "submit", submit, "Submit an exhaust request"),
-    ("GET", "/read/{tag}", "read", read, "Read one exhaust request"),
-    ("GET", "/list/{tag}", "list", list_jobs, "List the exhaust requests of a tag"),
-    ("GET", "/download/{requestId}/{file}", "download", download, "Download a file of an exhaust request"),
+# The submit body as documented: the route itself takes any JSON and answers its refusals in the envelope.
+SUBMIT_BODY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "request": {
+            "type": "object",
+            "properties": {
+                "tag": {"type": "string"},
+                "dataset": {"type": "string", "enum": ["progress-exhaust", "response-exhaust"]},
+                "requestedBy": {"type": "string"},
+                "datasetConfig": {"type": "object"},
+                "encryptionKey": {"type": "string"},
+                "outputFormat": {"type": "string", "enum": ["csv"]},
+            },
+            "required": ["tag", "dataset", "datasetConfig"],
+        }
+    },
+}
+ZIP: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The zip file.",
+        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+CHANNEL = {
+    "name": "X-Channel-ID",
+    "in": "header",
+    "required": False,  # documented as optional so that its absence reaches the route's own 400
+    "description": "The channel (root organisation) the request belongs to; required by the service.",
+    "schema": {"type": "string"},
+}
+_JSON = {"content": {"application/json": {"schema": SUBMIT_BODY}}, "required": True}
+
+
+ROUTES: list[tuple[str, str, str, Callable[..., Response], str, dict[str, Any]]] = [
+    ("POST", "/submit", "submit", submit, "Submit an exhaust request", {"response_model": ExhaustJobEnvelope}),
+    ("GET", "/read/{tag}", "read", read, "Read one exhaust request", {"response_model": ExhaustReadEnvelope}),
+    ("GET", "/list/{tag}", "list", list_jobs, "List the requests of a tag", {"response_model": ExhaustListEnvelope}),
+    ("GET", "/download/{requestId}/{file}", "download", download, "Download a file", {}),
 ]
+OPENAPI_EXTRA: dict[str, dict[str, Any]] = {
+    "submit": {"requestBody": _JSON, "parameters": [CHANNEL]},
+    "read": {"parameters": [CHANNEL]},
+    "list": {"parameters": [CHANNEL]},
+    "download": {"security": OPTIONAL_SECURITY},
+}
 for _prefix in PREFIXES:
-    for _method, _path, _key, _endpoint, _summary in ROUTES:
+    for _method, _path, _key, _endpoint, _summary, _documented in ROUTES:
         router.add_api_route(
             _prefix + _path,
             _endpoint,
@@ -131,4 +189,7 @@ for _prefix in PREFIXES:
             name=IDS[_key],
             summary=_summary,
             include_in_schema=_prefix == PREFIXES[0],
+            responses={**(ZIP if _key == "download" else {}), **ERRORS},
+            openapi_extra=OPENAPI_EXTRA.get(_key),
+            **_documented,
         )

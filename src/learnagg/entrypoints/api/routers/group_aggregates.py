@@ -8,11 +8,14 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from learnagg.entrypoints.api.context import Authed
+from learnagg.entrypoints.api.envelope import documented
+from learnagg.entrypoints.api.openapi import SECURED
+from learnagg.entrypoints.api.schemas.results import ActivityAggResult, GroupAggResult
 from learnagg.entrypoints.api.validation import Body, Check, RequestModel, each, list_of, required, typed
 from learnagg.services import group_aggregates
 from learnagg.services.group_aggregates import Activity, ActivityAggQuery, GroupAggQuery
 
-router = APIRouter(tags=["group aggregates"])
+router = APIRouter(tags=["group aggregates"], dependencies=SECURED)
 
 
 class ActivityAggRequest(RequestModel):
@@ -45,7 +48,11 @@ class GroupAggRequest(RequestModel):
     fields: list[str] | None = None
 
 
-@router.post("/v1/group/activity/agg", summary="One activity's aggregates for every member of a group")
+@router.post(
+    "/v1/group/activity/agg",
+    summary="One activity's aggregates for every member of a group",
+    **documented(ActivityAggResult),
+)
 def activity_agg(ctx: Authed, body: Body[ActivityAggRequest]) -> Response:
     """Per-member metrics of one activity and its enrolment count (SPEC §5.4)."""
     r = body.request
@@ -53,7 +60,7 @@ def activity_agg(ctx: Authed, body: Body[ActivityAggRequest]) -> Response:
     return ctx.ok(group_aggregates.activity_agg(ctx.app.store, ctx.user, query, ctx.now, ctx.app.cache))
 
 
-@router.post("/v1/group/agg", summary="Summary metrics of a group's activities")
+@router.post("/v1/group/agg", summary="Summary metrics of a group's activities", **documented(GroupAggResult))
 def group_agg(ctx: Authed, body: Body[GroupAggRequest]) -> Response:
     """Enrolment, completion and score statistics per activity (SPEC §5.5)."""
     r = body.request
