@@ -25,6 +25,7 @@ from learnagg.entrypoints.api.request_id import RequestIdMiddleware
 from learnagg.entrypoints.api.routers import ROUTERS
 from learnagg.entrypoints.api.validation import to_api_error
 from learnagg.errors import ApiError, api_error, first_line
+from learnagg.settings import load_settings
 
 log = logging.getLogger("learnagg.api")
 
@@ -67,9 +68,10 @@ def create_app(app: bootstrap.App, jobs: JobHealth | None = None) -> FastAPI:
     )
     install_docs(api)
     api_metrics.install(api, app)  # GET /metrics; inside RequestLimits so it sees the route picked
+    # Records of a request carry its id and route; inside RequestLimits, which copies the scope the router fills.
+    api.add_middleware(RequestIdMiddleware)
     limits = app.settings.api
     api.add_middleware(RequestLimits, max_body_bytes=limits.max_body_bytes, max_list_items=limits.max_list_items)
-    api.add_middleware(RequestIdMiddleware)  # added last, so outermost: every record of a request carries its id
     api.state.jobs = jobs
     api.state.learnagg = app
     api.state.token_keys = token_keys(app.settings.auth, app.store, app.clock())
