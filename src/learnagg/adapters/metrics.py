@@ -11,7 +11,10 @@ HTTP worker answers ``/metrics`` for the whole service (docs/operations.md "Metr
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterable
 
@@ -54,6 +57,20 @@ def enable_multiprocess(directory: str) -> None:
     """
     os.environ[MULTIPROC_ENV] = directory
     _values.ValueClass = _values.get_value_class()
+
+
+def share_between_processes() -> str:
+    """Put this process, and every process it starts afterwards, in multi-process mode; returns the directory.
+
+    An operator's ``PROMETHEUS_MULTIPROC_DIR`` is used as given (it must be emptied before the service starts);
+    otherwise a fresh temporary directory is created and removed when this process exits.
+    """
+    directory = multiprocess_dir()
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="learnagg-metrics-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    enable_multiprocess(directory)
+    return directory
 
 
 class _ScrapeTime:

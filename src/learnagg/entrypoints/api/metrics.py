@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import Response
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from learnagg import bootstrap
@@ -22,11 +21,10 @@ class HttpMetrics:
     the 500 it is answered with.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, api: FastAPI) -> None:
-        """Wrap ``app``; ``api`` is the FastAPI application whose routes give the templates."""
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        """Wrap ``app``, counting into ``metrics``."""
         self.app = app
         self.metrics = metrics
-        self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on, noting the status of the response it gets."""
@@ -49,32 +47,23 @@ class HttpMetrics:
             self.metrics.http_requests.labels(route, str(status)).inc()
             self.metrics.http_seconds.labels(route).observe(time.perf_counter() - started)
 
-    def _template(self, scope: Scope) -> str:
-        """The path template of the route that serves ``scope``.
-
-        Inner middlewares may hand the router a copy of the scope, so the route it picked is looked up again.
-        """
-        route = scope.get("route")
-        path = getattr(route, "path", None)
-        if isinstance(path, str):
-            return path
-        partial: str | None = None
-        for candidate in self.api.router.routes:
-            match, _ = candidate.matches(scope)
-            if match is Match.FULL:
-                return str(getattr(candidate, "path", UNMATCHED_ROUTE))
-            if match is Match.PARTIAL and partial is None:  # the path exists for another method: 405
-                partial = str(getattr(candidate, "path", UNMATCHED_ROUTE))
-        return partial or UNMATCHED_ROUTE
+    @staticmethod
+    def _template(scope: Scope) -> str:
+        """The path template of the route the router picked for ``scope`` (it records it in the scope)."""
+        path = getattr(scope.get("route"), "path", None)
+        return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 
 def install(api: FastAPI, app: bootstrap.App) -> None:
-    """Instrument ``api`` and serve the App's metrics (and the lag of every stream job) at ``GET /metrics``."""
+    """Instrument ``api`` and serve the App's metrics (and the lag of every stream job) at ``GET /metrics``.
+
+    Call it before adding middlewares that copy the scope (``RequestLimits``): the instrumentation must sit inside
+    them to see the route the router records in the scope.
+    """
     watch_lag(app, bootstrap.JOBS.values())
-    api.add_middleware(HttpMetrics, metrics=app.metrics, api=api)
+    api.add_middleware(HttpMetrics, metrics=app.metrics)
 
     @api.get("/metrics", include_in_schema=False)
-    def metrics(request: Request) -> Response:
-        """Prometheus text format (version 0.0.4)."""
-        la: bootstrap.App = request.app.state.learnagg
-        return Response(content=la.metrics.render(), media_type=CONTENT_TYPE)
+    def metrics() -> Response:
+        """The Prometheus text exposition format."""
+        return Response(content=app.metrics.render(), media_type=CONTENT_TYPE)

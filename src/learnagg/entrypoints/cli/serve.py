@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from learnagg import bootstrap
+from learnagg.adapters.metrics import share_between_processes
 from learnagg.domain.identity import PLATFORM_ADMIN
 from learnagg.entrypoints.cli.common import open_app
 from learnagg.streams.loop import LoopService
@@ -57,6 +58,8 @@ def serve(
 
     from learnagg.entrypoints.api.app import create_app
 
+    if workers > 1:  # job metrics of this process and HTTP metrics of every worker, summed on /metrics
+        share_between_processes()
     with open_app() as app:
         jobs = None if no_jobs or not app.settings.api.run_jobs else _start_jobs(app)
 
