@@ -154,3 +154,20 @@ def test_a_configured_backend_without_its_extra_is_one_line_naming_it(tmp_path, 
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("learnagg: error: ") and expected in line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("LEARNAGG_WORKER__BATCH_SIZE", "abc", "invalid setting LEARNAGG_WORKER__BATCH_SIZE: Input should be"),
+        ("LEARNAGG_AUTH__MODE", "s3cr3t-mode", "invalid setting LEARNAGG_AUTH__MODE: Input should be 'jwt' or"),
+        ("LEARNAGG_AUTH__PUBLIC_KEYS", "not-json", 'invalid settings: error parsing value for field "auth"'),
+    ],
+)
+def test_an_invalid_setting_is_one_line_naming_its_variable(tmp_path, capsys, monkeypatch, variable, value, expected):
+    monkeypatch.setenv("LEARNAGG_DATABASE_URL", f"sqlite:///{tmp_path}/learnagg.db")
+    monkeypatch.setenv(variable, value)
+    assert main(["init"]) == 1
+    _, err = capsys.readouterr()
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"learnagg: error: {expected}") and "s3cr3t" not in line, line

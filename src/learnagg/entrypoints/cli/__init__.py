@@ -7,6 +7,8 @@ import sys
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from sqlalchemy.exc import SQLAlchemyError
 
 from learnagg import __version__, logs
@@ -24,6 +26,7 @@ from learnagg.entrypoints.cli import (
     stream,
 )
 from learnagg.errors import LearnaggError, first_line
+from learnagg.settings import Settings
 
 app = typer.Typer(
     name="learnagg",
@@ -83,6 +86,13 @@ def _typer_error(exc: typer.TyperException) -> int:
     return _fail(exc.format_message().replace("\n", " ") + hint.replace("  ", " "), exc.exit_code)
 
 
+def _internal_error(exc: Exception) -> int:
+    """A bug: one line, or the traceback when LEARNAGG_DEBUG is set."""
+    if os.environ.get("LEARNAGG_DEBUG"):
+        raise exc
+    return _fail(f"internal error: {type(exc).__name__}: {first_line(exc)} (set LEARNAGG_DEBUG=1 for details)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; errors print one line on stderr and give a non-zero exit, never a traceback."""
     logs.configure_from_settings()  # once, for every command: log.format, log.level
@@ -99,12 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("LEARNAGG_DEBUG"):
             raise
         return _fail(f"database error: {first_line(exc)}")
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:  # another model: a bug, not a setting
+            return _internal_error(exc)
+        return _fail(settings_table.settings_error(exc))
+    except SettingsError as exc:  # a value the settings source cannot parse, such as a list that is not JSON
+        return _fail(f'invalid settings: {first_line(exc)} (list settings take JSON: ["a", "b"])')
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:  # a bug: still one line unless debugging
-        if os.environ.get("LEARNAGG_DEBUG"):
-            raise
-        return _fail(f"internal error: {type(exc).__name__}: {first_line(exc)} (set LEARNAGG_DEBUG=1 for details)")
+        return _internal_error(exc)
     return result if isinstance(result, int) else 0
 
 

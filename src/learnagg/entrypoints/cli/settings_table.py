@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 import typer
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -180,6 +180,18 @@ def table_in(text: str) -> str:
     if start < 0 or end < start:
         raise LearnaggError(f"expected one '{TABLE_START}' … '{TABLE_END}' block")
     return text[start + len(TABLE_START) + 1 : end]
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One line naming the environment variable of the first invalid setting.
+
+    The value itself is not repeated: it may be a secret.
+    """
+    errors = exc.errors(include_input=False, include_url=False)
+    first = errors[0]
+    path = [str(part) for part in first["loc"]]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid setting {ENV_PREFIX}{'__'.join(path).upper()}: {first['msg']}{more}"
 
 
 def settings(
