@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from learnagg.entrypoints.cli.common import echo_json, open_app
 from learnagg.errors import InputError
 from learnagg.streams.consumer import Worker
 from learnagg.streams.metrics import watch_lag
+
+log = logging.getLogger("learnagg.worker")
 
 PUBLISH_BATCH = 5000  # lines per insert statement: bounded memory; the whole file is still one transaction
 _BOM = b"\xef\xbb\xbf"
@@ -114,8 +117,10 @@ def worker(
         # the worker retries with backoff for as long as it runs.
         w = bootstrap.build_worker(app, job)
         w.install_signal_handlers()
+        log.info("worker running %s%s", ", ".join(c.spec.name for c in w.consumers), " until idle" * until_idle)
         with _metrics_server(app, w, metrics_host, metrics_port):
             handled = w.start(until_idle=until_idle)
+        log.info("worker stopped after %d event(s)", handled)
         jobs = {c.spec.name: c.reference_counters() for c in w.consumers}
         echo_json({"handled": handled, "jobs": jobs})
 
