@@ -22,6 +22,7 @@ router = APIRouter(tags=["dashboard"], include_in_schema=False)
 # The files a browser may fetch, with their media types; anything else is 404.
 ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
+    "dashboard-model.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
 }
 
@@ -56,7 +57,7 @@ def dashboard_page(request: Request, groupId: str) -> Response:
 
 @router.get("/dashboard/assets/{name}", summary="A script or style sheet of the dashboard")
 def dashboard_asset(name: str) -> Response:
-    """``dashboard.js`` or ``dashboard.css``; any other name is 404."""
+    """One of :data:`ASSETS`; any other name is 404."""
     media_type = ASSETS.get(name)
     if media_type is None:
         raise api_error("RESOURCE_NOT_FOUND")
