@@ -57,12 +57,15 @@ def _redis(app: App) -> str:
         import redis
     except ImportError:
         return "unavailable: the redis client is not installed (pip install 'learnagg[redis]')"
-    client = getattr(app.cache, "client", None)
-    own = client is None
-    if own:
-        client = redis.Redis.from_url(
+    shared: redis.Redis | None = getattr(app.cache, "client", None)
+    own = shared is None
+    client = (
+        shared
+        if shared is not None
+        else redis.Redis.from_url(
             app.settings.redis_url, socket_timeout=_REDIS_TIMEOUT, socket_connect_timeout=_REDIS_TIMEOUT
         )
+    )
     try:
         client.ping()
     except (redis.RedisError, OSError) as exc:
