@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from sqlalchemy import BigInteger, Connection, Text, and_, cast, func, literal_column, or_, select
@@ -22,6 +22,7 @@ from sqlalchemy.engine import Row
 from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
 from learnagg.adapters.store.tables import archival_metadata, assessment_aggregator, course_batch
 from learnagg.app import App
+from learnagg.batch.progress import NoProgress, Progress
 from learnagg.domain import archive_csv as ac
 from learnagg.domain import archive_read as ar
 from learnagg.errors import InputError
@@ -30,6 +31,7 @@ MAX_ITERATIONS = 3  # SPEC §6.2: partitions (and deletions) that failed this of
 SUCCESS = "SUCCESS"
 FAILED = "FAILED"
 ERR_MAX = 300  # `err_message` holds at most 300 characters (SPEC §2.5)
+STEP = "archive"  # the step an archive run reports progress under
 
 _m = archival_metadata.c
 _a = assessment_aggregator.c
@@ -41,26 +43,6 @@ _BUCKET = literal_column(f"({_a.updated_on.name} + {ac.WEEK_SHIFT_MS}) / {ac.WEE
 def _orjson_dumps(value: Any) -> str:
     # Same text as json.dumps(separators=(",", ":"), ensure_ascii=False) for stored questions, several times faster.
     return orjson.dumps(value).decode()
-
-
-class Progress(Protocol):
-    """What a long run reports: totals once, then increments (the CLI draws a Rich progress bar)."""
-
-    def start(self, rows: int, files: int) -> None:
-        """The totals of the run."""
-
-    def advance(self, rows: int = 0, files: int = 0) -> None:
-        """Rows and files done since the last call."""
-
-
-class NoProgress:
-    """A Progress that reports nothing."""
-
-    def start(self, rows: int, files: int) -> None:
-        """Ignore the totals."""
-
-    def advance(self, rows: int = 0, files: int = 0) -> None:
-        """Ignore the increments."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +254,7 @@ def run_archive(
         blobs: where archives go.
         scope: the batches; all when None.
         before: archive only whole partitions that end at or before this instant (epoch ms).
-        progress: told the totals, then each partition's rows and file.
+        progress: told the step ``archive`` (rows and files to write), then each partition's rows and file.
 
     Raises:
         InputError: an unknown batch in the scope (nothing done).
@@ -296,7 +278,7 @@ def run_archive(
             summary.skipped_iterations += 1
         else:
             todo.append(part)
-    progress.start(sum(p.rows for p in todo), len(todo))
+    progress.start(STEP, sum(p.rows for p in todo), files=len(todo))
     for part in todo:
         _archive_partition(app, blobs, part, stored.get(part.request_id), summary, progress)
     summary.seconds = round(time.perf_counter() - started, 3)
@@ -319,7 +301,7 @@ def _archive_partition(
     def on_rows(n: int) -> None:
         nonlocal advanced
         advanced += n
-        progress.advance(rows=n)
+        progress.advance(STEP, n)
 
     try:
         if stale and stale != key:
@@ -346,7 +328,7 @@ def _archive_partition(
             )
         summary.failed += 1
         summary.failures.append({**part.label(), "requestId": part.request_id, "error": reason})
-        progress.advance(rows=max(part.rows - advanced, 0), files=1)
+        progress.advance(STEP, max(part.rows - advanced, 0), files=1)
         return
     with app.store.write() as conn:
         upsert_metadata(
@@ -364,7 +346,7 @@ def _archive_partition(
     summary.archived += 1
     summary.rows += digest.rows
     summary.bytes += size
-    progress.advance(rows=max(part.rows - advanced, 0), files=1)
+    progress.advance(STEP, max(part.rows - advanced, 0), files=1)
 
 
 def _discard(blobs: ObjectStore, key: str) -> None:

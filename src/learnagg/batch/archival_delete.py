@@ -37,18 +37,18 @@ from learnagg.batch.archival import (
     MAX_ITERATIONS,
     SUCCESS,
     ArchivalScope,
-    NoProgress,
-    Progress,
     resolve_scope,
     scope_filter,
     shorten,
 )
+from learnagg.batch.progress import NoProgress, Progress
 from learnagg.domain import archive_csv as ac
 from learnagg.domain import archive_read as ar
 from learnagg.domain.attempt_metrics import AttemptRecord
 from learnagg.services import group_cache
 from learnagg.services.score_recompute import recompute_scores
 
+STEP = "verify+delete"  # the step a delete run reports progress under
 _m = archival_metadata.c
 _a = assessment_aggregator.c
 # Exactly the archived key, and only while the live row is the archived version (SPEC §6.2 delete step 2b).
@@ -107,7 +107,8 @@ def run_delete(
         app: the application (store, clock, cache, settings).
         blobs: where the archives are.
         scope: the batches; all when None.
-        progress: told the totals, then the rows and files done.
+        progress: told the step ``verify+delete`` (each file's rows twice: read, then deleted), then the rows
+            and files done.
 
     Raises:
         InputError: an unknown batch in the scope (nothing done).
@@ -122,7 +123,7 @@ def run_delete(
         blobs.check()  # an unreachable store stops here, before any file is marked FAILED
     summary = DeleteSummary(files=len(targets))
     # Each file is read twice: once to verify, once to delete.
-    progress.start(2 * sum(t.row_count or 0 for t in targets), len(targets))
+    progress.start(STEP, 2 * sum(t.row_count or 0 for t in targets), files=len(targets))
     for target in targets:
         _delete_file(app, blobs, target, summary, progress)
     summary.seconds = round(time.perf_counter() - started, 3)
@@ -167,7 +168,7 @@ def _delete_file(app: App, blobs: ObjectStore, target: Row[Any], summary: Delete
                 digest = ac.ArchiveDigest(target.row_count or 0, ar.read_checksum(f))
             else:  # archived without a checksum (before revision 0003, or imported): parse every line
                 digest = ar.read_digest(f)
-        progress.advance(rows=target.row_count or 0)
+        progress.advance(STEP, target.row_count or 0)
         advanced += target.row_count or 0
         _verify(target, digest)
         advanced += _delete_groups(app, blobs, key, target, digest, now, summary, progress)
@@ -196,7 +197,7 @@ def _delete_file(app: App, blobs: ObjectStore, target: Row[Any], summary: Delete
         )
     else:
         summary.deleted += 1
-    progress.advance(rows=max(2 * (target.row_count or 0) - advanced, 0), files=1)
+    progress.advance(STEP, max(2 * (target.row_count or 0) - advanced, 0), files=1)
 
 
 def _describe(exc: BaseException) -> str:
@@ -279,6 +280,6 @@ def _delete_groups(
         summary.rows_deleted += deleted
         summary.rows_kept += len(group) - deleted
         summary.learners += len(extra)
-        progress.advance(rows=len(group))
+        progress.advance(STEP, len(group))
         advanced += len(group)
     return advanced

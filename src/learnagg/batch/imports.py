@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Connection, or_
 
@@ -22,11 +23,11 @@ from learnagg.batch.import_reader import (
     read_records,
 )
 from learnagg.batch.import_tables import SPECS, TABLE_NAMES, TableSpec
+from learnagg.batch.progress import NoProgress, Progress
 from learnagg.errors import InputError
 from learnagg.services.group_cache import invalidate_for_users
 
-CHUNK_ROWS = 5000
-MAX_CHUNK_ROWS = 1_000_000  # a bigger executemany only costs memory
+MAX_CHUNK_ROWS = 1_000_000  # a bigger executemany only costs memory (the default: setting `imports.chunk_rows`)
 
 
 @dataclass
@@ -71,7 +72,23 @@ def _flush(conn: Connection, stmt: Any, chunk: dict[tuple[Any, ...], dict[str, A
     return count
 
 
-Progress = Callable[[int, int], None]  # (records read, bytes read)
+class _Reporter:
+    """Reports an import as one step named after the table: bytes of a file (its size known), records of a pipe."""
+
+    def __init__(self, progress: Progress, table: str, path: str) -> None:
+        self._progress = progress
+        self._table = table
+        self._bytes = path != "-" and os.path.isfile(path)
+        self._done = 0
+        if self._bytes:
+            progress.start(table, os.path.getsize(path), unit="bytes")
+        else:
+            progress.start(table, None, unit="records")
+
+    def report(self, records: int, raw: IO[bytes]) -> None:
+        now = bytes_read(raw) if self._bytes else records
+        self._progress.advance(self._table, max(now - self._done, 0))
+        self._done = max(now, self._done)
 
 
 def import_file(
@@ -80,7 +97,7 @@ def import_file(
     path: str,
     *,
     columns: Sequence[str] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
     """Import one export file into its table, all or nothing, in one write transaction.
@@ -102,8 +119,9 @@ def import_file(
         table: a key of :data:`~learnagg.batch.import_tables.SPECS`.
         path: the file, or ``-`` for standard input; gzip is detected.
         columns: the column names of a file without a header row (cqlsh's ``COPY table (a, b) TO``).
-        chunk_rows: rows per executemany.
-        progress: called with (records, bytes read) after each chunk.
+        chunk_rows: rows per executemany; None: setting `imports.chunk_rows`.
+        progress: told one step named after the table (the file's bytes, or the records of standard input),
+            then what each chunk read.
 
     Raises:
         InputError: an unknown table, an unreadable file or a bad record (``FILE:LINE: reason``).
@@ -111,6 +129,8 @@ def import_file(
     spec = SPECS.get(table)
     if spec is None:
         raise InputError(f"unknown table {table!r}: choose one of {', '.join(TABLE_NAMES)}")
+    if chunk_rows is None:
+        chunk_rows = app.settings.imports.chunk_rows
     if not 1 <= chunk_rows <= MAX_CHUNK_ROWS:
         raise InputError(f"--chunk-rows must be between 1 and {MAX_CHUNK_ROWS}")
     zone = app.settings.timezone
@@ -129,6 +149,7 @@ def import_file(
         pending = [] if has_header or first is None else [first]
         stmt = _statement(app.store.dialect, spec, plan.written)
         key_names = spec.keys
+        reporter = _Reporter(progress or NoProgress(), table, path)
         with app.store.write() as conn:
             chunk: dict[tuple[Any, ...], dict[str, Any]] = {}
             for line, record in itertools.chain(pending, records):
@@ -143,11 +164,9 @@ def import_file(
                     result.users.add(row["user_id"])
                 if len(chunk) >= chunk_rows:
                     result.rows_written += _flush(conn, stmt, chunk)
-                    if progress is not None:
-                        progress(result.records, bytes_read(raw))
+                    reporter.report(result.records, raw)
             result.rows_written += _flush(conn, stmt, chunk)
-        if progress is not None:
-            progress(result.records, bytes_read(raw))
+        reporter.report(result.records, raw)
     if result.users:
         # SPEC §5.4 step 3: cached group aggregates of these learners are stale now (after commit).
         invalidate_for_users(app.store, app.cache, result.users)

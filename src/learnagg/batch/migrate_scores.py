@@ -15,14 +15,14 @@ from sqlalchemy.exc import OperationalError
 from learnagg.adapters.store.scores import COURSE, Learner, context_id
 from learnagg.adapters.store.tables import assessment_aggregator, user_activity_agg
 from learnagg.app import App
+from learnagg.batch.progress import NoProgress, Progress
 from learnagg.domain.legacy_agg import MigrationSummary, StepSummary, backfill_update, copy_legacy_agg
 from learnagg.services import group_cache
 from learnagg.services.score_recompute import plan_scores
 
-# Rows per transaction: big enough to amortise commits, small enough to keep SQLite's single write lock (and
-# PostgreSQL's row locks) short while the stream jobs run (ARCHITECTURE "Known pitfalls").
-DEFAULT_CHUNK_ROWS = 1000
-DEFAULT_CHUNK_LEARNERS = 500
+# Rows (and learners) per transaction come from settings `migration.*`: big enough to amortise commits, small
+# enough to keep SQLite's single write lock (and PostgreSQL's row locks) short while the stream jobs run
+# (ARCHITECTURE "Known pitfalls").
 # A chunk that loses a deadlock or serialisation race on PostgreSQL is retried (it holds no state outside the
 # transaction); more than this many losses in a row is reported as the error it is.
 _RETRIES = 5
@@ -36,16 +36,6 @@ _A = assessment_aggregator.c
 _ROW_KEY = (_U.activity_type, _U.activity_id, _U.user_id, _U.context_id)
 _LEARNER_KEY = (_A.course_id, _A.batch_id, _A.user_id)
 T = TypeVar("T")
-
-
-class Progress:
-    """Where a long run reports how far it got; this base reports nowhere (the CLI shows a Rich progress bar)."""
-
-    def start(self, step: str, total: int) -> None:
-        """A step begins with ``total`` rows to examine."""
-
-    def advance(self, step: str, rows: int) -> None:
-        """``rows`` more rows of the step were examined."""
 
 
 @dataclass
@@ -173,7 +163,7 @@ def migrate_legacy_agg(
     *,
     batch_ids: Sequence[str] | None = None,
     dry_run: bool = False,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunk_rows: int | None = None,
     progress: Progress | None = None,
 ) -> StepSummary:
     """SPEC §6.1 step 1: copy each legacy `agg` value into `aggregates` where that key is absent.
@@ -185,23 +175,24 @@ def migrate_legacy_agg(
         app: The application (store, clock, cache).
         batch_ids: Only rows of these batches (context ``cb:<batchId>``); all when None or empty.
         dry_run: Count what would change and write nothing.
-        chunk_rows: Rows per transaction.
-        progress: Told the row total and each chunk's rows.
+        chunk_rows: Rows per transaction; None: setting `migration.chunk_rows`.
+        progress: Told the step (its row total) and each chunk's rows.
 
     Returns:
         Rows examined (rows with an `agg` map), rows changed and keys added.
     """
-    progress = progress or Progress()
+    progress = progress or NoProgress()
+    limit = app.settings.migration.chunk_rows if chunk_rows is None else chunk_rows
     summary = StepSummary(STEP_LEGACY)
     with app.store.read() as conn:
         total = conn.execute(_legacy_scope(select(func.count()).select_from(user_activity_agg), batch_ids)).scalar()
-    progress.start(STEP_LEGACY, int(total or 0))
+    progress.start(STEP_LEGACY, int(total or 0), unit="rows")
     _run_chunks(
         app,
         STEP_LEGACY,
-        partial(_legacy_chunk, app=app, batch_ids=batch_ids, dry_run=dry_run, limit=chunk_rows),
+        partial(_legacy_chunk, app=app, batch_ids=batch_ids, dry_run=dry_run, limit=limit),
         dry_run=dry_run,
-        limit=chunk_rows,
+        limit=limit,
         summary=summary,
         progress=progress,
     )
@@ -313,7 +304,7 @@ def backfill_scores(
     *,
     batch_ids: Sequence[str] | None = None,
     dry_run: bool = False,
-    chunk_learners: int = DEFAULT_CHUNK_LEARNERS,
+    chunk_learners: int | None = None,
     progress: Progress | None = None,
 ) -> StepSummary:
     """SPEC §6.1 step 2: S1–S6 for each distinct (course_id, batch_id, user_id) of `assessment_aggregator`.
@@ -326,24 +317,25 @@ def backfill_scores(
         app: The application (store, settings, clock, cache).
         batch_ids: Only learners of these batches; all when None or empty.
         dry_run: Count what would change and write nothing.
-        chunk_learners: Learners per transaction.
-        progress: Told the learner total and each chunk's learners.
+        chunk_learners: Learners per transaction; None: setting `migration.chunk_learners`.
+        progress: Told the step (its learner total) and each chunk's learners.
 
     Returns:
         Learners examined, rows changed (and created), metric keys added and updated.
     """
-    progress = progress or Progress()
+    progress = progress or NoProgress()
+    limit = app.settings.migration.chunk_learners if chunk_learners is None else chunk_learners
     summary = StepSummary(STEP_BACKFILL)
     with app.store.read() as conn:
         distinct = _learner_scope(select(*_LEARNER_KEY).distinct(), batch_ids).subquery()
         total = conn.execute(select(func.count()).select_from(distinct)).scalar()
-    progress.start(STEP_BACKFILL, int(total or 0))
+    progress.start(STEP_BACKFILL, int(total or 0), unit="learners")
     _run_chunks(
         app,
         STEP_BACKFILL,
-        partial(_backfill_chunk, app=app, batch_ids=batch_ids, dry_run=dry_run, limit=chunk_learners),
+        partial(_backfill_chunk, app=app, batch_ids=batch_ids, dry_run=dry_run, limit=limit),
         dry_run=dry_run,
-        limit=chunk_learners,
+        limit=limit,
         summary=summary,
         progress=progress,
     )
@@ -359,8 +351,8 @@ def migrate_scores(
     batch_ids: Sequence[str] | None = None,
     dry_run: bool = False,
     legacy_only: bool = False,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    chunk_learners: int = DEFAULT_CHUNK_LEARNERS,
+    chunk_rows: int | None = None,
+    chunk_learners: int | None = None,
     progress: Progress | None = None,
 ) -> MigrationSummary:
     """The score-metric migration (SPEC §6.1): step 1, then step 2, so attempt scores replace legacy ints.
@@ -370,8 +362,8 @@ def migrate_scores(
         batch_ids: Limit both steps to these batches.
         dry_run: Report the counts and write nothing.
         legacy_only: Run step 1 alone (`learnagg migrate agg-to-aggregates`).
-        chunk_rows: Step 1 rows per transaction.
-        chunk_learners: Step 2 learners per transaction.
+        chunk_rows: Step 1 rows per transaction; None: setting `migration.chunk_rows`.
+        chunk_learners: Step 2 learners per transaction; None: setting `migration.chunk_learners`.
         progress: Progress reports of the steps.
 
     Returns:

@@ -22,7 +22,7 @@ import secrets
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -38,6 +38,7 @@ from learnagg.adapters.store import schema
 from learnagg.adapters.store.store import Store
 from learnagg.adapters.store.tables import group_member, groups, user_activity_agg, user_enrolments, users
 from learnagg.adapters.tokens import TokenKeys
+from learnagg.batch.progress import NoProgress, Progress
 from learnagg.bench.api_load import Load, Measured, cpu_seconds, drive, serve, summarise
 from learnagg.bench.common import check_backend, memory_gib, postgres_version, scratch_database
 from learnagg.bench.redisserver import RedisServer
@@ -50,8 +51,6 @@ DEFAULT_GROUPS = ((100, 10), (1000, 20))
 PATH = "/v1/group/activity/agg"
 SEED = 11
 _T0 = 1_700_000_000_000
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +336,7 @@ def run_api_bench(config: ApiBenchConfig, progress: Progress | None = None) -> A
 
     Args:
         config: the arguments (validated here).
-        progress: called with a short line before each phase (e.g. to print on stderr).
+        progress: told each phase as a step, a short line (e.g. to print on stderr).
 
     Raises:
         InputError: for bad arguments.
@@ -345,7 +344,7 @@ def run_api_bench(config: ApiBenchConfig, progress: Progress | None = None) -> A
         LearnaggError: when the server does not start or a scenario has no successful request.
     """
     config.validate()
-    say = progress or (lambda _line: None)
+    say = (progress or NoProgress()).start  # one step per phase, nothing to count
     secret = secrets.token_hex(32)
     scenarios: list[ScenarioResult] = []
     with (

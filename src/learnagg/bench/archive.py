@@ -23,7 +23,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,6 +37,7 @@ from learnagg.adapters.store.store import Store
 from learnagg.adapters.store.tables import assessment_aggregator, user_activity_agg
 from learnagg.batch.archival import run_archive
 from learnagg.batch.archival_delete import run_delete
+from learnagg.batch.progress import NoProgress, Progress
 from learnagg.bench.common import check_backend, check_range, memory_gib, postgres_version, scratch_database
 from learnagg.domain.archive_csv import WEEK_MS
 from learnagg.domain.attempt_metrics import AttemptRecord, content_metrics, render_agg_details
@@ -52,8 +53,6 @@ ROWS_PER_LEARNER = CONTENTS * ATTEMPTS
 INSERT_CHUNK = 10_000
 SEED = 11
 _FIRST_WEEK = 1_700_438_400_000  # Monday 2023-11-20 00:00 UTC
-
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +271,7 @@ def _count(store: Store) -> int:
         return int(conn.execute(select(func.count()).select_from(assessment_aggregator)).scalar_one())
 
 
-def run_archive_bench(config: ArchiveBenchConfig, progress: Say | None = None) -> ArchiveBenchResult:
+def run_archive_bench(config: ArchiveBenchConfig, progress: Progress | None = None) -> ArchiveBenchResult:
     """Run the archival benchmark (see the module docstring).
 
     Raises:
@@ -281,7 +280,7 @@ def run_archive_bench(config: ArchiveBenchConfig, progress: Say | None = None) -
         LearnaggError: when a phase does not archive or delete exactly the N rows.
     """
     config.validate()
-    say = progress or (lambda _line: None)
+    say = (progress or NoProgress()).start  # one step per phase, nothing to count
     with (
         tempfile.TemporaryDirectory(prefix="learnagg-bench-archive-") as tmp,
         scratch_database(config.backend, tmp, "bench_archive") as url,

@@ -24,7 +24,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -38,6 +38,7 @@ from learnagg import bootstrap
 from learnagg.adapters.store import schema
 from learnagg.adapters.store.tables import assessment_aggregator, course_batch, user_activity_agg, user_enrolments
 from learnagg.adapters.store.tables import users as users_table
+from learnagg.batch.progress import NoProgress, Progress
 from learnagg.bench.common import check_backend, check_range, memory_gib, scratch_database
 from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE, parse_hierarchy
 from learnagg.errors import LearnaggError
@@ -53,8 +54,6 @@ SEED = 11
 SEED_CHUNK = 5000
 _T0 = 1_700_000_000_000
 PROGRESS_TARGET_S, RESPONSE_TARGET_S, RSS_TARGET_MIB = 10.0, 20.0, 1024.0
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +318,7 @@ def run_exhaust_bench(config: ExhaustBenchConfig, progress: Progress | None = No
         LearnaggError: when a report does not write exactly the expected rows.
     """
     config.validate()
-    say = progress or (lambda _line: None)
+    say = (progress or NoProgress()).start  # one step per phase, nothing to count
     with (
         tempfile.TemporaryDirectory(prefix="learnagg-bench-") as folder,
         scratch_database(config.backend, folder, "bench_exhaust") as url,

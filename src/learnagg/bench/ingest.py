@@ -20,7 +20,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -34,6 +34,7 @@ from learnagg import bootstrap
 from learnagg.adapters.store import schema
 from learnagg.adapters.store.store import Store, normalise_url
 from learnagg.adapters.store.tables import assessment_aggregator, user_activity_agg
+from learnagg.batch.progress import NoProgress, Progress
 from learnagg.bench.common import (
     check_backend,
     check_range,
@@ -54,8 +55,6 @@ JOB = "assessment-aggregator"
 SEED = 7
 PUBLISH_CHUNK = 2000  # events per publish transaction (publishing is not timed)
 _FIRST_TS = 1_700_000_000_000
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +345,7 @@ def run_ingest_bench(config: IngestBenchConfig, progress: Progress | None = None
 
     Args:
         config: the validated-on-entry arguments.
-        progress: called with a short line before each phase (e.g. to print on stderr).
+        progress: told each phase as a step, a short line (e.g. to print on stderr).
 
     Raises:
         InputError: for bad arguments.
@@ -354,7 +353,7 @@ def run_ingest_bench(config: IngestBenchConfig, progress: Progress | None = None
         LearnaggError: when a phase does not produce exactly the expected rows.
     """
     config.validate()
-    say = progress or (lambda _line: None)
+    say = (progress or NoProgress()).start  # one step per phase, nothing to count
     with _databases(config) as (agg_url, bare_url):
         app = bootstrap.build(_settings(agg_url, config.batch_size))
         try:

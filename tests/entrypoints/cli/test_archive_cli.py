@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rich.console import Console
-from rich.progress import Progress
 
 from learnagg import bootstrap
-from learnagg.entrypoints.cli import archive as archive_cli
 from learnagg.entrypoints.cli import main
 from learnagg.settings import Settings
 from tests.batch.test_archival import BATCH, COURSE, sample, seed
@@ -156,16 +152,19 @@ def test_an_unusable_object_store_is_one_line(env, capsys, monkeypatch, tmp_path
     assert code == 1 and err.startswith("learnagg: error: cannot use the object store") and err.count("\n") == 1
 
 
-def test_the_progress_bar_shows_rows_files_and_rate():
-    out = io.StringIO()
-    bar = Progress(*archive_cli._columns(), console=Console(file=out, force_terminal=True, width=120))
-    with bar:
-        progress = archive_cli._BarProgress(bar, "archive")
-        progress.start(rows=200, files=2)
-        progress.advance(rows=100, files=1)
-        progress.advance(rows=100, files=1)
-    text = out.getvalue()
-    assert "200/200" in text and "2/2 files" in text and "rows/s" in text
+def test_a_terminal_gets_one_bar_per_run_on_stderr(env, capsys, monkeypatch):
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # stderr counts as a terminal
+    code, out, err = run(capsys, "archive", "run", "--json")
+    assert code == 0 and json.loads(out)["archived"] == 4
+    assert "archive" in err and "19/19 rows" in err and "4/4 files" in err
+    code, out, err = run(capsys, "archive", "delete", "--json")
+    assert code == 0 and json.loads(out)["deleted"] == 4
+    assert "verify+delete" in err and "38/38 rows" in err and "4/4 files" in err
+
+
+def test_without_a_terminal_stderr_holds_no_bar(env, capsys):
+    code, out, err = run(capsys, "archive", "run", "--json")
+    assert code == 0 and json.loads(out)["archived"] == 4 and err == ""
 
 
 def test_bench_archive_reports_rates_and_memory(capsys, monkeypatch):

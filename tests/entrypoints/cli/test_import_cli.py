@@ -102,3 +102,27 @@ def test_the_installed_command_reads_stdin(database_url):
     assert bad.returncode == 1
     assert bad.stderr.strip() == "learnagg: error: -:2: column agg: expected ':', found the end of the text at offset 4"
     assert "Traceback" not in bad.stderr
+
+
+def test_a_terminal_gets_a_bar_of_the_file_bytes(url, tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # stderr counts as a terminal
+    file = tmp_path / "uaa.csv"
+    file.write_text(EXPORT)
+    assert main(["import", "user_activity_agg", str(file), "--chunk-rows", "1"]) == 0
+    err = capsys.readouterr().err
+    size = f"{len(EXPORT.encode())} bytes"
+    assert "import user_activity_agg" in err and f"{size}/{size}" in err
+    assert "imported 2 record(s)" in err
+
+
+def test_chunk_rows_defaults_to_the_setting_and_keeps_its_bounds(url, tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # one line per option
+    assert main(["import", "--help"]) == 0
+    assert "imports.chunk_rows" in capsys.readouterr().out
+    file = tmp_path / "uaa.csv"
+    file.write_text(EXPORT)
+    monkeypatch.setenv("LEARNAGG_IMPORTS__CHUNK_ROWS", "1")
+    assert main(["import", "user_activity_agg", str(file)]) == 0
+    assert len(stored(url)) == 2
+    assert main(["import", "user_activity_agg", str(file), "--chunk-rows", "0"]) == 2
+    assert "--chunk-rows" in capsys.readouterr().err

@@ -119,3 +119,25 @@ def test_console_script_runs_without_a_terminal(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["steps"]["backfill"]["rows_created"] == 1
+
+
+def test_a_terminal_gets_one_bar_per_step(url, capsys, monkeypatch):
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # stderr counts as a terminal
+    assert main(["migrate", "scores", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["steps"]["backfill"]["rows_examined"] == 3
+    assert "legacy agg ints" in err and "3/3 rows" in err
+    assert "score backfill" in err and "3/3 learners" in err
+
+
+def test_chunk_sizes_default_to_the_settings_and_keep_their_bounds(url, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # one line per option
+    assert main(["migrate", "scores", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "migration.chunk_rows" in text and "LEARNAGG_MIGRATION__CHUNK_LEARNERS" in text
+    monkeypatch.setenv("LEARNAGG_MIGRATION__CHUNK_ROWS", "1")
+    monkeypatch.setenv("LEARNAGG_MIGRATION__CHUNK_LEARNERS", "1")
+    assert run_json(capsys, "scores")["steps"]["backfill"]["rows_changed"] == 3
+    assert main(["migrate", "scores", "--chunk-rows", "0"]) == 2
+    assert main(["migrate", "scores", "--chunk-learners", "100001"]) == 2
+    assert "--chunk-learners" in capsys.readouterr().err

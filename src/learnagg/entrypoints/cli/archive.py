@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, Task, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
 from rich.table import Table
-from rich.text import Text
 
 from learnagg.adapters.objectstore import open_store
 from learnagg.batch.archival import ArchivalScope, ArchiveSummary, run_archive
 from learnagg.batch.archival_delete import DeleteSummary, run_delete
 from learnagg.domain.archive_read import parse_timestamp
 from learnagg.entrypoints.cli.common import echo_json, open_app
+from learnagg.entrypoints.cli.progress import progress_bar
 from learnagg.errors import InputError, LearnaggError
 
 app = typer.Typer(
@@ -33,53 +29,6 @@ BatchIds = Annotated[
     typer.Option("--batch-ids", help="Batches, comma-separated or repeated (the reference's batchFilters)."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON summary instead of a table.")]
-
-
-class _RateColumn(ProgressColumn):
-    """Rows per second."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} rows/s", style="progress.data.speed")
-
-
-class _BarProgress:
-    """The job Progress protocol drawn as one Rich bar on stderr: rows, files, rate, elapsed time."""
-
-    def __init__(self, bar: RichProgress, description: str) -> None:
-        self._bar = bar
-        self._task = bar.add_task(description, total=None, files=0, total_files=0)
-
-    def start(self, rows: int, files: int) -> None:
-        self._bar.update(self._task, total=rows, total_files=files)
-
-    def advance(self, rows: int = 0, files: int = 0) -> None:
-        task = self._bar.tasks[self._task]
-        self._bar.update(self._task, advance=rows, files=task.fields["files"] + files)
-
-
-def _columns() -> tuple[ProgressColumn, ...]:
-    return (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rows, {task.fields[files]}/{task.fields[total_files]} files"),
-        _RateColumn(),
-        TimeElapsedColumn(),
-    )
-
-
-@contextmanager
-def _progress(description: str) -> Iterator[_BarProgress]:
-    console = Console(stderr=True)
-    bar = RichProgress(
-        *_columns(),
-        console=console,
-        disable=not console.is_terminal,  # no bar in logs and pipes: the summary says it all
-        transient=False,
-    )
-    with bar:
-        yield _BarProgress(bar, description)
 
 
 def _scope(batch_id: str | None, collection_id: str | None, batch_ids: list[str] | None) -> ArchivalScope:
@@ -142,7 +91,7 @@ def run(
     cutoff = _before(before)
     with open_app() as application:
         blobs = open_store(application.settings.blob_url)
-        with _progress("archive") as bar:
+        with progress_bar() as bar:
             summary = run_archive(application, blobs, scope, before=cutoff, progress=bar)
     _print(summary, as_json)
 
@@ -162,6 +111,6 @@ def delete(
     scope = _scope(batch_id, collection_id, batch_ids)
     with open_app() as application:
         blobs = open_store(application.settings.blob_url)
-        with _progress("verify+delete") as bar:
+        with progress_bar() as bar:
             summary = run_delete(application, blobs, scope, progress=bar)
     _print(summary, as_json)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from learnagg.bench.ingest import IngestBenchConfig, IngestBenchResult, run_ingest_bench
 from learnagg.entrypoints.cli.common import echo_json
+from learnagg.entrypoints.cli.progress import phase_lines
 from learnagg.settings import load_settings
 
 if TYPE_CHECKING:  # the API benchmark (and httpx) load only when `bench api` runs
@@ -51,7 +52,7 @@ def ingest(
         batch_size = load_settings().worker.batch_size
     config = IngestBenchConfig(backend, attempts, questions, batch_size, database_url)
     config.validate()
-    result = run_ingest_bench(config, progress=lambda line: print(f"bench: {line}", file=sys.stderr))
+    result = run_ingest_bench(config, progress=phase_lines("bench"))
     if as_json:
         echo_json(result.to_json())
     else:
@@ -103,7 +104,7 @@ def api(
 
     groups = tuple(parse_group(g) for g in group) if group else DEFAULT_GROUPS
     config = ApiBenchConfig(backend, groups, concurrency, duration, warmup, cache)
-    result = run_api_bench(config, progress=lambda line: print(f"bench: {line}", file=sys.stderr))
+    result = run_api_bench(config, progress=phase_lines("bench"))
     if as_json:
         echo_json(result.to_json())
     else:
@@ -166,7 +167,7 @@ def archive(
 
     config = ArchiveBenchConfig(backend, rows, questions)
     config.validate()
-    result = run_archive_bench(config, progress=lambda line: print(f"bench: {line}", file=sys.stderr))
+    result = run_archive_bench(config, progress=phase_lines("bench"))
     if as_json:
         echo_json(result.to_json())
         return
@@ -223,7 +224,7 @@ def exhaust(
 
     config = ExhaustBenchConfig(backend, enrolments, assessments, question_rows)
     config.validate()
-    r = run_exhaust_bench(config, progress=lambda line: print(f"bench: {line}", file=sys.stderr))
+    r = run_exhaust_bench(config, progress=phase_lines("bench"))
     if as_json:
         echo_json(r.to_json())
         return

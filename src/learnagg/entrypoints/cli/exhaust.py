@@ -10,7 +10,6 @@ from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from learnagg.adapters.objectstore import open_store
@@ -20,6 +19,7 @@ from learnagg.batch.progress_exhaust import read_batch
 from learnagg.domain import exhaust as dx
 from learnagg.entrypoints.cli.common import echo_json, open_app
 from learnagg.entrypoints.cli.plural import counted
+from learnagg.entrypoints.cli.progress import progress_bar
 from learnagg.errors import InputError, NotFound
 
 app = typer.Typer(
@@ -103,24 +103,11 @@ def _report(key: str, batch_id: str, out_dir: Path, channel: str | None) -> None
             raise InputError(f"--out {str(out_dir)!r}: cannot create the folder: {exc.strerror or exc}") from None
         path = out_dir / name
         blobs = open_store(application.settings.blob_url)
-        console = Console(stderr=True)
-        bar = Progress(
-            TextColumn(f"[bold]{key} report"),
-            BarColumn(),
-            TextColumn("{task.fields[lines]:,} lines"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not console.is_terminal,
-        )
         fh = _create(path)  # before the try: a file that could not be created is not ours to remove
         try:
-            with bar, fh:
-                task = bar.add_task(key, total=None, lines=0)
-
-                def advance(text: str) -> None:
-                    bar.update(task, lines=bar.tasks[task].fields["lines"] + text.count("\n"))
-
-                stream: Any = _Counting(fh, advance)
+            with progress_bar({key: f"{key} report"}) as bar, fh:
+                bar.start(key, None, unit="lines")
+                stream: Any = _Counting(fh, lambda text: bar.advance(key, text.count("\n")))
                 rows = write_report(application, blobs, dx.DATASETS[key], batch_id, info.course_id, stream, channel)
         except BaseException:
             with suppress(FileNotFoundError):

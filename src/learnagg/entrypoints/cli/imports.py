@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from enum import Enum
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from learnagg.batch.import_tables import TABLE_NAMES
-from learnagg.batch.imports import CHUNK_ROWS, MAX_CHUNK_ROWS, ImportResult, import_file
+from learnagg.batch.imports import MAX_CHUNK_ROWS, ImportResult, import_file
 from learnagg.entrypoints.cli.common import echo_json, open_app
+from learnagg.entrypoints.cli.progress import progress_bar
 from learnagg.errors import InputError
 
 ImportTable = Enum("ImportTable", {name: name for name in TABLE_NAMES}, type=str)  # type: ignore[misc]
@@ -59,37 +57,23 @@ def register(app: typer.Typer) -> None:
             typer.Option("--columns", help="Comma-separated column names of a file without a header row."),
         ] = None,
         chunk_rows: Annotated[
-            int, typer.Option("--chunk-rows", min=1, max=MAX_CHUNK_ROWS, help="Rows per batched upsert.")
-        ] = CHUNK_ROWS,
+            int | None,
+            typer.Option(
+                "--chunk-rows",
+                min=1,
+                max=MAX_CHUNK_ROWS,
+                show_default="setting imports.chunk_rows, LEARNAGG_IMPORTS__CHUNK_ROWS",
+                help="Rows per batched upsert.",
+            ),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     ) -> None:
         names = [c.strip() for c in columns.split(",")] if columns is not None else None
         if names is not None and not all(names):
             raise InputError("--columns: empty column name")
-        console = Console(stderr=True)
-        total = os.path.getsize(file) if file != "-" and os.path.isfile(file) else None
         started = time.monotonic()
-        with (
-            open_app() as la,
-            Progress(
-                TextColumn("[bold]import[/] {task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TextColumn("{task.fields[records]:,} records"),
-                TextColumn("{task.fields[rate]:,.0f}/s"),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-                disable=not console.is_terminal,
-            ) as progress,
-        ):
-            task = progress.add_task(str(table.value), total=total, records=0, rate=0.0)
-
-            def report(records: int, position: int) -> None:
-                elapsed = max(time.monotonic() - started, 1e-9)
-                progress.update(task, completed=position, records=records, rate=records / elapsed)
-
-            result = import_file(la, table.value, file, columns=names, chunk_rows=chunk_rows, progress=report)
+        with open_app() as la, progress_bar({table.value: f"import {table.value}"}, transient=True) as bar:
+            result = import_file(la, table.value, file, columns=names, chunk_rows=chunk_rows, progress=bar)
         seconds = time.monotonic() - started
         if as_json:
             echo_json({**result.to_json(), "seconds": round(seconds, 3)})

@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
-from learnagg.batch.migrate_scores import (
-    DEFAULT_CHUNK_LEARNERS,
-    DEFAULT_CHUNK_ROWS,
-    STEP_BACKFILL,
-    STEP_LEGACY,
-    migrate_scores,
-)
-from learnagg.batch.migrate_scores import Progress as MigrationProgress
+from learnagg.batch.migrate_scores import STEP_BACKFILL, STEP_LEGACY, migrate_scores
 from learnagg.domain.legacy_agg import MigrationSummary
 from learnagg.entrypoints.cli.common import echo_json, open_app
+from learnagg.entrypoints.cli.progress import progress_bar
 from learnagg.errors import InputError
 
 app = typer.Typer(
@@ -47,57 +28,28 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON summary obj
 MAX_CHUNK_ROWS = 1_000_000
 MAX_CHUNK_LEARNERS = 100_000
 ChunkRows = Annotated[
-    int,
+    int | None,
     typer.Option(
-        "--chunk-rows", min=1, max=MAX_CHUNK_ROWS, help="user_activity_agg rows per transaction (legacy-int step)."
+        "--chunk-rows",
+        min=1,
+        max=MAX_CHUNK_ROWS,
+        show_default="setting migration.chunk_rows, LEARNAGG_MIGRATION__CHUNK_ROWS",
+        help="user_activity_agg rows per transaction (legacy-int step).",
     ),
 ]
 ChunkLearners = Annotated[
-    int,
-    typer.Option("--chunk-learners", min=1, max=MAX_CHUNK_LEARNERS, help="Learners per transaction (backfill step)."),
+    int | None,
+    typer.Option(
+        "--chunk-learners",
+        min=1,
+        max=MAX_CHUNK_LEARNERS,
+        show_default="setting migration.chunk_learners, LEARNAGG_MIGRATION__CHUNK_LEARNERS",
+        help="Learners per transaction (backfill step).",
+    ),
 ]
 
 
-class _RateColumn(ProgressColumn):
-    """Items (rows or learners) per second of a task."""
-
-    def render(self, task: Task) -> Text:
-        """The task's current speed."""
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
-
-
-_LABELS = {STEP_LEGACY: "legacy agg rows", STEP_BACKFILL: "learners"}
-
-
-class _Bar(MigrationProgress):
-    """A Rich progress bar on stderr, one task per step (hidden when stderr is not a terminal)."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, TaskID] = {}
-
-    def start(self, step: str, total: int) -> None:
-        """Add the step's task."""
-        self.tasks[step] = self.progress.add_task(_LABELS.get(step, step), total=total)
-
-    def advance(self, step: str, rows: int) -> None:
-        """Move the step's bar on."""
-        self.progress.advance(self.tasks[step], rows)
-
-
-@contextmanager
-def _progress_bar() -> Iterator[_Bar]:
-    console = Console(stderr=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
-        yield _Bar(progress)
+_LABELS = {STEP_LEGACY: "legacy agg ints", STEP_BACKFILL: "score backfill"}
 
 
 def _scope(batch_ids: list[str] | None) -> list[str] | None:
@@ -128,14 +80,14 @@ def scores(
     batch_ids: BatchIds = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
-    chunk_rows: ChunkRows = DEFAULT_CHUNK_ROWS,
-    chunk_learners: ChunkLearners = DEFAULT_CHUNK_LEARNERS,
+    chunk_rows: ChunkRows = None,
+    chunk_learners: ChunkLearners = None,
 ) -> None:
     """Copy legacy `agg` ints into `aggregates` where absent, then recompute score, max_score, attempts_count and
     agg_details of every learner with attempts (SPEC §6.1 steps 1 and 2). No certificate requests are sent;
     a second run changes nothing."""
     scope = _scope(batch_ids)
-    with open_app() as la, _progress_bar() as bar:
+    with open_app() as la, progress_bar(_LABELS) as bar:
         summary = migrate_scores(
             la, batch_ids=scope, dry_run=dry_run, chunk_rows=chunk_rows, chunk_learners=chunk_learners, progress=bar
         )
@@ -147,12 +99,12 @@ def agg_to_aggregates(
     batch_ids: BatchIds = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
-    chunk_rows: ChunkRows = DEFAULT_CHUNK_ROWS,
+    chunk_rows: ChunkRows = None,
 ) -> None:
     """Copy legacy integer `agg` values into `aggregates` as doubles, never overwriting a key already there;
     `agg_last_updated` is set only where absent and `agg` is left as it is (SPEC §6.1 step 1)."""
     scope = _scope(batch_ids)
-    with open_app() as la, _progress_bar() as bar:
+    with open_app() as la, progress_bar(_LABELS) as bar:
         summary = migrate_scores(
             la, batch_ids=scope, dry_run=dry_run, legacy_only=True, chunk_rows=chunk_rows, progress=bar
         )
