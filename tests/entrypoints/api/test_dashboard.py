@@ -8,7 +8,6 @@ import csv
 import os
 import queue
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -25,9 +24,11 @@ from learnagg import bootstrap
 from learnagg.adapters.store import schema
 from learnagg.adapters.store.store import Store
 from learnagg.adapters.tokens import token_keys
+from learnagg.domain.identity import PLATFORM_ADMIN
 from learnagg.settings import Settings
 from tests.entrypoints.api.dashboard_data import COURSE, FINAL, GROUP, NAMES, TITLES, hierarchy, load_known_group
 from tests.entrypoints.api.support import Api, error, ok
+from tests.entrypoints.cli.test_serve import free_port
 from tests.support import load
 
 CHROMIUM = "/usr/bin/chromium"
@@ -89,12 +90,6 @@ class Browser:
     downloads: Path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_healthy(base: str, proc: subprocess.Popen[Any]) -> None:
     deadline = time.monotonic() + 60
     while True:
@@ -120,6 +115,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         load_known_group(app)
         keys = token_keys(app.settings.auth, app.store, app.clock())
         tokens = {user: keys.mint(user, app.clock(), []) for user in NAMES}
+        tokens["admin-1"] = keys.mint("admin-1", app.clock(), [PLATFORM_ADMIN])
     finally:
         app.close()
     port = free_port()
@@ -350,6 +346,10 @@ def test_refused_and_missing_groups_are_readable_messages(server: Server, browse
     assert "You are not allowed to see this group." in message and "403" in message
     assert row_ids(browser) == []
     browser.driver.save_screenshot(str(tmp_path / "forbidden.png"))
+
+    # A platform admin who is not a member sees the group.
+    open_page(browser, server.base + PAGE, token=server.tokens["admin-1"])
+    assert row_ids(browser) == ["u-asha", "u-lee", "u-ravi", "u-zoe"]
 
     open_page(browser, server.base + "/dashboard/groups/g-none", token=server.tokens["u-asha"], state="error")
     message = text_of(browser, "#message")
