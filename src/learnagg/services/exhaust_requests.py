@@ -121,7 +121,7 @@ def _longest_list(value: object) -> int:
     if isinstance(value, dict):
         return max((_longest_list(v) for v in value.values()), default=0)
     if isinstance(value, list):
-        return max(len(value), *(_longest_list(v) for v in value))
+        return max([len(value), *(_longest_list(v) for v in value)])  # a list: an empty one is 0
     return 0
 
 
