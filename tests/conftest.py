@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
 
 import pytest
 
-from learnagg import bootstrap
+from learnagg import bootstrap, logs
 from learnagg.adapters.store import schema
 from learnagg.adapters.store.store import Store
 from learnagg.bench.pgserver import PostgresServer
@@ -17,6 +18,15 @@ from tests.support import TestClock
 
 T = 1_700_000_000_000  # "now" in tests (SPEC C2 examples write it as T)
 _db_numbers = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _cli_logging_undone() -> Iterator[None]:
+    """A command run in-process (``main([...])``) sets up logging for the process: undo it after each test."""
+    level = logging.getLogger().level
+    yield
+    logs.unconfigure()
+    logging.getLogger().setLevel(level)
 
 
 @pytest.fixture(scope="session")

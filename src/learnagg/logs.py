@@ -202,3 +202,13 @@ def configure_from_settings() -> logging.Handler:
     except (ValueError, OSError):  # pydantic's ValidationError and a TOML syntax error are ValueErrors
         settings = LogSettings()
     return configure(settings)
+
+
+def unconfigure() -> None:
+    """Remove what :func:`configure` installed (for embedders and tests that run several commands in one process)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _StderrHandler):
+            root.removeHandler(handler)
+    for name in _CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET)
