@@ -18,19 +18,19 @@ import pytest
 
 from tests.entrypoints.cli.test_serve import free_port
 
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def readme_session() -> str:
+    """The README's first API session, exactly as the reader pastes it (the block after its heading line)."""
+    text = README.read_text(encoding="utf-8")
+    after = text[text.index("A first session against the API") :]
+    start = after.index("```sh\n") + len("```sh\n")
+    return after[start : after.index("```", start)]
+
+
 # The README text, as the reader pastes it; the test swaps 8000 for a free port.
-SESSION = """\
-learnagg init
-learnagg serve --port 8000 &
-for _ in $(seq 60); do curl -sf localhost:8000/health/ready >/dev/null && break; sleep 0.5; done
-ADMIN=$(learnagg token admin-1 --role admin)
-curl -s localhost:8000/v1/course/hierarchy/load \\
-     -H "content-type: application/json" -H "x-authenticated-user-token: $ADMIN" \\
-     -d '{"request": {"hierarchy": {"identifier": "do_c1", "name": "Basics", "children": [
-          {"identifier": "do_a1", "name": "Quiz", "contentType": "SelfAssess",
-           "mimeType": "application/vnd.ekstep.ecml-archive"}]}}}'
-curl -s localhost:8000/v1/course/hierarchy/read/do_c1 -H "x-authenticated-user-token: $ADMIN"
-"""
+SESSION = readme_session()
 HIERARCHY_LOAD = {
     "request": {
         "hierarchy": {
