@@ -25,6 +25,7 @@ from learnagg.batch.import_reader import (
 from learnagg.batch.import_tables import SPECS, TABLE_NAMES, TableSpec
 from learnagg.batch.progress import NoProgress, Progress
 from learnagg.errors import InputError
+from learnagg.services import activity_agg
 from learnagg.services.group_cache import invalidate_for_users
 
 MAX_CHUNK_ROWS = 1_000_000  # a bigger executemany only costs memory (the default: setting `imports.chunk_rows`)
@@ -135,6 +136,8 @@ def import_file(
         raise InputError(f"--chunk-rows must be between 1 and {MAX_CHUNK_ROWS}")
     zone = app.settings.timezone
     track_users = table == "user_activity_agg" and app.cache.enabled
+    # Enrolments and batches move `activity_agg`: their batches are recounted before the import commits.
+    batches: set[tuple[str, str]] | None = set() if table in ("user_enrolments", "course_batch") else None
     with open_binary(path) as raw, closing(read_records(raw, path, spec.dialect)) as records:
         first = next(records, None)
         has_header = columns is None and first is not None and is_header_row(spec, first[1])
@@ -162,10 +165,14 @@ def import_file(
                 result.records += 1
                 if track_users:
                     result.users.add(row["user_id"])
+                if batches is not None:
+                    batches.add((row["courseid"], row["batchid"]))
                 if len(chunk) >= chunk_rows:
                     result.rows_written += _flush(conn, stmt, chunk)
                     reporter.report(result.records, raw)
             result.rows_written += _flush(conn, stmt, chunk)
+            if batches:
+                activity_agg.refresh(conn, app.store.dialect, batches, app.clock())
         reporter.report(result.records, raw)
     if result.users:
         # SPEC §5.4 step 3: cached group aggregates of these learners are stale now (after commit).

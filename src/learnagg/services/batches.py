@@ -16,6 +16,7 @@ from learnagg.domain.dates import format_date, start_of_day_ms, today
 from learnagg.domain.identity import Caller
 from learnagg.domain.platform import NewBatch, batch_dates_refusal, cert_templates, default_batch_status
 from learnagg.errors import ApiError, api_error
+from learnagg.services import activity_agg
 from learnagg.services.identity import require_admin
 
 
@@ -110,6 +111,8 @@ def create_batches(
         conn.execute(dialect.upsert(course_batch, replace=columns, keep=["created_date"]), list(rows.values()))
     else:
         conn.execute(course_batch.insert(), list(rows.values()))
+    # A new batch has its `activity_agg` row at once, zeros included (docs/api.md "activity_agg").
+    activity_agg.refresh(conn, dialect, [(r["courseid"], r["batchid"]) for r in rows.values()], now)
     return list(rows)
 
 

@@ -14,6 +14,7 @@ from learnagg.domain.dates import format_api_ts, today
 from learnagg.domain.identity import Caller
 from learnagg.domain.platform import EnrolmentRecord, acts_as, default_user, enrol_refusal, unenrol_refusal
 from learnagg.errors import api_error
+from learnagg.services import activity_agg
 from learnagg.services.batches import ItemRefused
 from learnagg.services.identity import is_platform_admin, require_admin
 
@@ -78,6 +79,7 @@ def enrol(app: App, caller: Caller, course_id: str, batch_id: str, user_id: str 
         }
         # An existing (inactive) row only becomes active again: its status, progress and dates are kept.
         conn.execute(app.store.dialect.upsert(ue, replace=["active", "addedby"]), [new_row])
+        activity_agg.refresh(conn, app.store.dialect, [(course_id, batch_id)], now)
     return {"response": "SUCCESS"}
 
 
@@ -97,6 +99,7 @@ def unenrol(app: App, caller: Caller, course_id: str, batch_id: str, user_id: st
         if code is not None:
             raise api_error(code)
         conn.execute(ue.update().where(_key(user_id, course_id, batch_id)).values(active=False))
+        activity_agg.refresh(conn, app.store.dialect, [(course_id, batch_id)], now)
     return {"response": "SUCCESS"}
 
 
@@ -173,4 +176,5 @@ def load_enrolments(
         }
     replace = ["active", "status", "progress", "enrolled_date", "enrolleddate", "completedon"]
     conn.execute(dialect.upsert(ue, replace=replace), list(rows.values()))
+    activity_agg.refresh(conn, dialect, pairs, now)
     return len(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from learnagg.domain.group_metrics import AggRow, MemberRow
 from learnagg.domain.identity import Caller
 from learnagg.domain.platform import ACTIVE  # M: active members only; invited ones have not consented
 from learnagg.errors import api_error, first_line, unauthorized
+from learnagg.services.group_metadata import metadata
 from learnagg.services.identity import is_platform_admin
 
 log = logging.getLogger("learnagg.api")
@@ -57,6 +59,7 @@ class ActivityAggQuery:
     activity_id: str
     activity_type: str
     include_all_members: bool = False
+    fields: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +181,15 @@ def _read_rows(conn: Connection, stmt: Select[Any], params: dict[str, Any]) -> S
         raise api_error("ERR_CALLING_GROUOP_API") from exc
 
 
+def _read_metadata(conn: Connection, group_id: str, ids: Sequence[str], zone: str) -> dict[str, dict[str, Any]]:
+    """Activity metadata; a database failure is 500 ERR_CALLING_GROUOP_API like the rows."""
+    try:
+        return metadata(conn, group_id, ids, zone)
+    except SQLAlchemyError as exc:
+        log.error("group aggregate read failed: %s", first_line(exc))
+        raise api_error("ERR_CALLING_GROUOP_API") from exc
+
+
 def stored_activities(value: object) -> list[Activity]:
     """A group's stored ``activities`` list: entries with a non-blank string id, duplicates removed, in order."""
     found: list[Activity] = []
@@ -197,8 +209,26 @@ def unique(activities: Sequence[Activity]) -> list[Activity]:
 # -- use cases ----------------------------------------------------------------------------------------------
 
 
+def _activity_agg_cache_key(query: ActivityAggQuery) -> str:
+    """The SPEC §5.4 key, plus ``:f=<MD5U(fields sorted, comma-joined)>`` when ``fields`` is given."""
+    key = activity_agg_key(query.group_id, query.activity_id, query.activity_type, query.include_all_members)
+    if query.fields is None:
+        return key
+    digest = hashlib.md5(",".join(sorted(query.fields)).encode()).hexdigest().upper()
+    return f"{key}:f={digest}"
+
+
+def _keep(entries: list[dict[str, Any]], fields: Sequence[str] | None) -> list[dict[str, Any]]:
+    return entries if fields is None else [m for m in entries if group_metrics.keep_metric(m["metric"], fields)]
+
+
 def activity_agg(
-    store: Store, caller: Caller, query: ActivityAggQuery, now: int, cache: GroupCache = NO_CACHE
+    store: Store,
+    caller: Caller,
+    query: ActivityAggQuery,
+    now: int,
+    cache: GroupCache = NO_CACHE,
+    zone: str = "UTC",
 ) -> Result:
     """The ``/v1/group/activity/agg`` result (SPEC §5.4).
 
@@ -212,11 +242,12 @@ def activity_agg(
         query: the validated request.
         now: the request time (SPEC C2).
         cache: the group-aggregate cache (no cache unless enabled).
+        zone: setting `timezone`, the calendar of the batch dates in ``metadata``.
 
     Raises:
         ApiError: GROUP_NOT_FOUND, UNAUTHORIZED_USER or ERR_CALLING_GROUOP_API.
     """
-    key = activity_agg_key(query.group_id, query.activity_id, query.activity_type, query.include_all_members)
+    key = _activity_agg_cache_key(query)
     with store.read() as conn:
         _authorise(conn, caller, query.group_id)
         hit = cache.get(key) if cache.enabled else None
@@ -224,6 +255,7 @@ def activity_agg(
             return orjson.Fragment(hit)
         params = {"group_id": query.group_id, "activity_id": query.activity_id}
         rows = _read_rows(conn, _members_statement(), params)
+        found = _read_metadata(conn, query.group_id, [query.activity_id], zone)
     result = group_metrics.activity_agg(
         query.group_id,
         query.activity_id,
@@ -232,6 +264,12 @@ def activity_agg(
         include_all_members=query.include_all_members,
         now=now,
     )
+    fields = query.fields
+    result["activity"]["agg"] = _keep(result["activity"]["agg"], fields)
+    result["activity"]["metadata"] = found.get(query.activity_id, {})
+    if fields is not None:
+        for member in result["members"]:
+            member["agg"] = _keep(member["agg"], fields)
     if cache.enabled and result["members"]:  # SPEC §5.4: only results with members are cached
         cache.put(key, orjson.dumps(result))
     return result
@@ -247,7 +285,14 @@ def _group_agg_cache_key(query: GroupAggQuery) -> str:
     return group_agg_key(query.group_id, request)
 
 
-def group_agg(store: Store, caller: Caller, query: GroupAggQuery, now: int, cache: GroupCache = NO_CACHE) -> Result:
+def group_agg(
+    store: Store,
+    caller: Caller,
+    query: GroupAggQuery,
+    now: int,
+    cache: GroupCache = NO_CACHE,
+    zone: str = "UTC",
+) -> Result:
     """The ``/v1/group/agg`` result (SPEC §5.5).
 
     A constant number of queries whatever the number of activities: the group, the rows of every activity, the
@@ -259,6 +304,7 @@ def group_agg(store: Store, caller: Caller, query: GroupAggQuery, now: int, cach
         query: the validated request.
         now: the request time (SPEC C2).
         cache: the group-aggregate cache (no cache unless enabled).
+        zone: setting `timezone`, the calendar of the batch dates in ``metadata``.
 
     Raises:
         ApiError: GROUP_NOT_FOUND, UNAUTHORIZED_USER or ERR_CALLING_GROUOP_API.
@@ -280,6 +326,7 @@ def group_agg(store: Store, caller: Caller, query: GroupAggQuery, now: int, cach
                 by_activity[activity_id].append(AggRow(*rest))
         completed = dict(_read_rows(conn, _completed_statement(), params))
         names = dict(_read_rows(conn, _names_statement(), {"activity_ids": ids}))
+        found = _read_metadata(conn, query.group_id, ids, zone)
         summaries = {i: group_metrics.summarise(rows) for i, rows in by_activity.items()}
         contents = sorted({c for s in summaries.values() for c in s.best})
         positions: dict[str, dict[str, int]] = {i: {} for i in ids}
@@ -303,6 +350,7 @@ def group_agg(store: Store, caller: Caller, query: GroupAggQuery, now: int, cach
                     fields=fields,
                     now=now,
                 ),
+                "metadata": found.get(a.id, {}),
             }
             for a in activities
         ],

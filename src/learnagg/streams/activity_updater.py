@@ -18,6 +18,7 @@ from learnagg.domain.bounds import event_violation
 from learnagg.domain.hierarchy import CourseTree, InvalidHierarchy, parse_hierarchy
 from learnagg.domain.messages import issue_certificate_request
 from learnagg.domain.progress import ProgressEvent
+from learnagg.services import activity_agg
 from learnagg.streams.handler import BatchResult, Incoming
 
 ACTIVITY_AGGREGATE_UPDATER = "ActivityAggregateUpdater"
@@ -205,6 +206,10 @@ class ActivityUpdater:
         if pending.enrolments:
             store.update_enrolments(conn, pending.enrolments)
             writes += 1
+            # A completion moves its batch's completedCount: recounted in this transaction (docs/api.md).
+            completed = [lr[:2] for lr, cols in pending.enrolments.items() if cols.get("status") == progress.COMPLETED]
+            if completed:
+                activity_agg.refresh(conn, self.dialect, completed, self.clock())
         if pending.dedup:
             store.store_dedup_keys(conn, self.dialect, pending.dedup)
             writes += 1

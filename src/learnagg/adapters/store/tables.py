@@ -263,17 +263,42 @@ event_log = Table(
     Column("key", Text),
     Column("payload", Text, nullable=False),
     Column("created_on", Ms, nullable=False),
+    # crc32(key) mod the topic's partition count (docs/scale-out.md); seq stays one sequence per table.
+    Column("partition", Integer, nullable=False, server_default="0"),
     # Never reuse a seq on SQLite, even after old events are pruned: consumers remember offsets.
     sqlite_autoincrement=True,
 )
 Index("ix_event_log_topic_seq", event_log.c.topic, event_log.c.seq)
+Index("ix_event_log_topic_partition_seq", event_log.c.topic, event_log.c.partition, event_log.c.seq)
 
 consumer_offset = Table(
     "consumer_offset",
     metadata,
     _text_key("consumer"),
     _text_key("topic"),
+    Column("partition", Integer, primary_key=True, server_default="0"),
     Column("seq", BigInteger, nullable=False),
+    # The worker (`<hostname>:<pid>`) holding this (job, partition) until `lease_until` (epoch ms); null: free.
+    Column("owner", Text),
+    Column("lease_until", Ms),
+)
+
+# The partition count of each topic, fixed at its first use; the row of topic "*" is the count for new topics
+# (`bus.partitions`, stored by `learnagg init`).
+bus_topic = Table(
+    "bus_topic",
+    metadata,
+    _text_key("topic"),
+    Column("partitions", Integer, nullable=False),
+)
+
+# Live workers of each consumer group (heartbeat): the partitions are spread evenly over them.
+consumer_member = Table(
+    "consumer_member",
+    metadata,
+    _text_key("consumer"),
+    _text_key("owner"),
+    Column("lease_until", Ms, nullable=False),
 )
 
 dedup_key = Table(

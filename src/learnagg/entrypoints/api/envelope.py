@@ -24,7 +24,7 @@ def response_code(status: int) -> str:
 def api_id(path: str) -> str:
     """``/v1/group/read/{groupId}`` → ``api.group.read``: `/v1` becomes `api`, then the alphabetic segments."""
     segments = [s for s in path.split("/") if s]
-    if segments and segments[0] == "v1":
+    if segments and segments[0] in ("v1", "data"):  # `/data/...` routes follow `/v1` (docs/api.md)
         segments = segments[1:]
     return ".".join(["api", *(s for s in segments if s.isalpha())])
 

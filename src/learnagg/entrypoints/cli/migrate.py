@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from learnagg.batch.activity_agg_migration import migrate_activity_agg
 from learnagg.batch.migrate_scores import STEP_BACKFILL, STEP_LEGACY, migrate_scores
 from learnagg.domain.legacy_agg import MigrationSummary
 from learnagg.entrypoints.cli.common import echo_json, open_app
@@ -15,7 +16,8 @@ from learnagg.entrypoints.cli.progress import progress_bar
 from learnagg.errors import InputError
 
 app = typer.Typer(
-    help="Score-metric migration (SPEC §6.1): idempotent, scoped by batch, with a dry run.", no_args_is_help=True
+    help="Data migrations: score metrics (SPEC §6.1) and the activity_agg table; idempotent, with a dry run.",
+    no_args_is_help=True,
 )
 
 BatchIds = Annotated[
@@ -109,3 +111,20 @@ def agg_to_aggregates(
             la, batch_ids=scope, dry_run=dry_run, legacy_only=True, chunk_rows=chunk_rows, progress=bar
         )
     _report(summary, as_json)
+
+
+@app.command("activity-agg")
+def activity_agg(dry_run: DryRun = False, as_json: AsJson = False) -> None:
+    """Build the per-batch `activity_agg` table (enrolledCount, completedCount, completionPercentage) from
+    `user_enrolments` for existing data; a second run changes nothing."""
+    with open_app() as la:
+        summary = migrate_activity_agg(la, dry_run=dry_run)
+    if as_json:
+        echo_json({"command": "migrate activity-agg", "dry_run": dry_run, **summary.to_json()})
+        return
+    table = Table(title="learnagg migrate activity-agg" + (" (dry run: nothing written)" if dry_run else ""))
+    table.add_column("")
+    table.add_column("batches", justify="right")
+    for label, value in summary.to_json().items():
+        table.add_row(label, f"{value:,}")
+    Console().print(table)

@@ -23,12 +23,32 @@ class Metric(BaseModel):
 # --- group aggregates ---------------------------------------------------------------------------------------------
 
 
+class BatchMetadata(BaseModel):
+    """A batch of the course in which an active member of the group holds an active enrolment."""
+
+    batchId: str
+    name: str | None
+    status: int | None
+    startDate: str | None = Field(description="yyyy-MM-dd, or null.")
+    endDate: str | None = Field(description="yyyy-MM-dd, or null when the batch has no end.")
+
+
+class ActivityMetadata(BaseModel):
+    """The course behind an activity; every key is absent (``{}``) for an unknown course."""
+
+    name: str | None = None
+    status: str | None = None
+    leafNodesCount: int | None = None
+    batches: list[BatchMetadata] | None = None
+
+
 class ActivityAggActivity(BaseModel):
-    """The activity asked for, with its ``enrolmentCount``."""
+    """The activity asked for, with its ``enrolmentCount`` and metadata."""
 
     id: str
     type: str
     agg: list[Metric]
+    metadata: ActivityMetadata
 
 
 class MemberAgg(BaseModel):
@@ -58,6 +78,28 @@ class GroupActivityAgg(BaseModel):
     type: str | None
     name: str | None = Field(description="The course name, null for an unknown course.")
     agg: list[Metric]
+    metadata: ActivityMetadata
+
+
+class ContextMetrics(BaseModel):
+    """One context (``cb:<batchId>``) of an activity: enrolledCount, completedCount and completionPercentage."""
+
+    contextId: str
+    agg: list[Metric]
+
+
+class ActivityContexts(BaseModel):
+    """The activity asked for and its contexts, sorted (empty for an unknown activity)."""
+
+    id: str
+    type: str
+    contexts: list[ContextMetrics]
+
+
+class ActivityMetricsResult(BaseModel):
+    """``POST /data/activity/agg``: per-batch metrics of one activity from the `activity_agg` table."""
+
+    activity: ActivityContexts
 
 
 class GroupAggResult(BaseModel):
