@@ -48,6 +48,17 @@ user_activity_agg = Table(
 )
 Index("ix_user_activity_agg_activity", user_activity_agg.c.activity_id, user_activity_agg.c.activity_type)
 
+# Per-batch course metrics of seed note 002 (docs/api.md "activity_agg"): kept exact with `user_enrolments`.
+activity_agg = Table(
+    "activity_agg",
+    metadata,
+    _text_key("activity_type"),
+    _text_key("activity_id"),
+    _text_key("context_id"),
+    Column("agg", Json),  # map<text,double>: enrolledCount, completedCount, completionPercentage
+    Column("agg_last_updated", Json),  # map<text,epoch ms>
+)
+
 # §2.2
 assessment_aggregator = Table(
     "assessment_aggregator",
