@@ -115,11 +115,15 @@ def build_worker(
     *,
     max_retries: int | Literal["settings"] | None = "settings",
     own_process: bool = True,
+    partitions: Sequence[int] | None = None,
+    owner: str | None = None,
 ) -> Worker:
     """A worker driving the named jobs (all when None); ``own_process`` is False for jobs run inside `serve`.
 
     ``max_retries`` bounds the consecutive failures of one batch in a run that must end (``until_idle``):
     ``worker.max_retries`` by default, ``None`` to retry forever, ``0`` to give up at the first failure.
+    ``partitions`` pins the partitions every job reads (None: an even share among the live workers); ``owner``
+    is the worker id holding the leases (``<hostname>:<pid>`` by default).
     """
     names = list(jobs) if jobs else job_names()
     unknown = [n for n in names if n not in JOBS]
@@ -141,6 +145,9 @@ def build_worker(
             after_commit=_invalidate_group_cache(app),
             pause_gc=own_process,
             metrics=app.metrics,
+            owner=owner,
+            lease_seconds=ws.lease_seconds,
+            partitions=partitions,
         )
         for n in names
     ]

@@ -84,6 +84,13 @@ class WorkerSettings(BaseModel):
         ge=0,
         description="`worker --until-idle` and `demo` exit 1 after this many consecutive failures of one job's batch.",
     )
+    lease_seconds: int = Field(default=10, ge=1, le=3600, description="Seconds a partition lease lasts (scale-out).")
+
+
+class BusSettings(BaseModel):
+    """The event bus (docs/scale-out.md)."""
+
+    partitions: int = Field(default=8, ge=1, le=1024, description="Partitions of new topics (stored by `init`).")
 
 
 class AuthSettings(BaseModel):
@@ -348,6 +355,7 @@ class Settings(BaseSettings):
     assessment: AssessmentSettings = Field(default_factory=AssessmentSettings)
     legacy: LegacySettings = Field(default_factory=LegacySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     groups: GroupsSettings = Field(default_factory=GroupsSettings)

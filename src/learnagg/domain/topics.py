@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import zlib
 from dataclasses import dataclass
 
 ALIASES = {
@@ -68,3 +70,40 @@ class Topics:
         if topic.startswith(f"{self.env}."):
             return topic
         return self.name(topic)
+
+
+def partition_key(key: str | None, payload: str) -> str | None:
+    """The key an event is partitioned by (docs/scale-out.md): the given key, else the learner, else the mid.
+
+    The learner is ``userId`` (assessment events), ``edata.userId`` (progress) or the first of ``edata.userIds``
+    (certificate requests); None when the payload names none of these (it is then placed by its own text).
+    """
+    if key:
+        return key
+    try:
+        value = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    user = value.get("userId")
+    if isinstance(user, str) and user:
+        return user
+    edata = value.get("edata")
+    if isinstance(edata, dict):
+        user = edata.get("userId")
+        if isinstance(user, str) and user:
+            return user
+        users = edata.get("userIds")
+        if isinstance(users, list) and users and isinstance(users[0], str) and users[0]:
+            return str(users[0])
+    mid = value.get("mid")
+    return mid if isinstance(mid, str) and mid else None
+
+
+def partition_of(key: str | None, payload: str, partitions: int) -> int:
+    """``crc32(key) mod partitions``; an event without a key is placed by the crc32 of its payload text."""
+    if partitions <= 1:
+        return 0
+    chosen = partition_key(key, payload)
+    return zlib.crc32((chosen if chosen is not None else payload).encode("utf-8", "surrogatepass")) % partitions

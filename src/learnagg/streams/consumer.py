@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from learnagg.adapters.bus.log import EventLog, LogEvent
+from learnagg.adapters.bus.leases import worker_id
+from learnagg.adapters.bus.log import EventLog, LeaseLost, LogEvent
 from learnagg.adapters.metrics import Metrics
 from learnagg.adapters.store.store import Store
 from learnagg.domain.assess_event import InvalidEvent
@@ -25,6 +26,7 @@ from learnagg.errors import LearnaggError, first_line
 from learnagg.logs import job_context
 from learnagg.streams.handler import BatchResult, Handler, Incoming, JobSpec
 from learnagg.streams.loop import LoopService
+from learnagg.streams.ownership import PartitionOwnership
 from learnagg.streams.retry import backoff_delay, describe, internal_error_reason, is_transient
 
 log = logging.getLogger(__name__)
@@ -62,8 +64,14 @@ class JobConsumer(LoopService):
         after_commit: Callable[[BatchResult], None] | None = None,
         pause_gc: bool = True,
         metrics: Metrics | None = None,
+        owner: str | None = None,
+        lease_seconds: float = 10.0,
+        partitions: Sequence[int] | None = None,
     ) -> None:
         """Bind the job to its topics, store and log; ``after_commit`` runs after each committed batch.
+
+        ``owner`` is this worker's id (``<hostname>:<pid>`` by default), ``lease_seconds`` the lease period of its
+        partitions and ``partitions`` the partitions it is pinned to (None: an even share of the live workers').
 
         ``pause_gc`` pauses the cyclic garbage collector during each batch: right for a worker process of its own,
         wrong inside `serve`, where it would pause it for the HTTP threads too. ``metrics`` (the App's) receives the
@@ -89,14 +97,55 @@ class JobConsumer(LoopService):
         # Consecutive failed attempts at the current batch (the offset does not move until one succeeds).
         self.consecutive_failures = 0
         self.retry_at = 0.0  # time.monotonic() before which the batch is not tried again
+        self.ownership = PartitionOwnership(
+            store=store,
+            log_=log_,
+            consumer=self.consumer,
+            topic=self.input_topic,
+            owner=owner or worker_id(),
+            lease_seconds=lease_seconds,
+            pinned=partitions,
+        )
+        self.drain = False  # set by `Worker.start(until_idle=True)`: wait for partitions held by others
+        self._turn = 0
 
     def run_once(self) -> int:
-        """Handle one batch (:meth:`_run_batch`); the records it logs carry the job's name."""
-        with job_context(self.spec.name):
-            return self._run_batch()
+        """One batch from each partition this worker holds (the records it logs carry the job's name).
 
-    def _run_batch(self) -> int:
-        """Handle one batch; an error that is not an event's fault rolls everything back and is raised."""
+        Returns:
+            The events handled; while draining, plus the partitions with events that another worker still holds
+            (they are taken over once that worker's lease ends).
+        """
+        with job_context(self.spec.name):
+            try:
+                owned = list(self.ownership.refresh())
+            except Exception as exc:
+                self._failed_attempt(exc)
+                raise
+            handled = 0
+            if owned:
+                self._turn = (self._turn + 1) % len(owned)
+            for partition in owned[self._turn :] + owned[: self._turn]:
+                handled += self._run_batch(partition)
+            if handled or not self.drain:
+                return handled
+            waiting = self.ownership.unowned_backlog()
+            if waiting:
+                time.sleep(min(self.poll_interval, self.ownership.lease_ms / 3000))
+            return waiting
+
+    def close(self) -> None:
+        """Release this worker's leases (a clean stop); a failure is only logged, the leases then expire."""
+        try:
+            self.ownership.leave()
+        except Exception as exc:
+            log.warning("%s: could not release its partitions: %s", self.spec.name, first_line(exc))
+
+    def _run_batch(self, partition: int) -> int:
+        """Handle one batch of a partition; an error that is not an event's fault rolls everything back and is raised.
+
+        A commit refused because the lease was taken meanwhile rolls the batch back too; the partition is dropped.
+        """
         # A batch keeps thousands of decoded objects alive; the cyclic collector would rescan them over and over
         # (a third of the run time when measured). They are freed by reference counting when the batch ends.
         # Only in a process of its own (`pause_gc`): inside `serve` it would pause the collector for every thread.
@@ -105,7 +154,7 @@ class JobConsumer(LoopService):
         started = time.perf_counter()
         try:
             with self.store.write() as conn:
-                events = self.log.fetch(conn, self.consumer, self.input_topic, self.batch_size)
+                events = self.log.fetch(conn, self.consumer, self.input_topic, self.batch_size, partition)
                 if not events:
                     self.consecutive_failures = 0
                     return 0
@@ -119,7 +168,19 @@ class JobConsumer(LoopService):
                 failures.extend(internal)
                 now = self.clock()
                 self.log.append(conn, self.failed_topic, [(None, self._envelope(*f, now)) for f in failures], now)
-                self.log.commit(conn, self.consumer, self.input_topic, events[-1].seq)
+                self.log.commit(
+                    conn,
+                    self.consumer,
+                    self.input_topic,
+                    events[-1].seq,
+                    partition,
+                    owner=self.ownership.owner,
+                    now_ms=self.ownership.now_ms(),
+                )
+        except LeaseLost as exc:
+            log.warning("%s: batch rolled back: %s", self.spec.name, exc)
+            self.ownership.lost(partition)
+            return 0
         except Exception as exc:
             # SPEC §2.5: an internal error does not advance the offset; the batch is retried as a whole.
             self._failed_attempt(exc)
@@ -278,11 +339,13 @@ class Worker(LoopService):
         """
         self._until_idle = until_idle
         for consumer in self.consumers:
+            consumer.drain = until_idle
             consumer.set_up(True)
         try:
             return super().start(loops, until_idle=until_idle)
         finally:
             for consumer in self.consumers:
+                consumer.close()
                 consumer.set_up(False)
 
     def run_once(self) -> int:

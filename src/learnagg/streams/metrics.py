@@ -18,15 +18,14 @@ from learnagg.streams.handler import JobSpec
 log = logging.getLogger(__name__)
 
 LAG_METRIC = "learnagg_job_lag_events"
-PARTITION = "0"  # topics have one partition today
 
 
 @runtime_checkable
 class LagReader(Protocol):
     """A log that can tell how many events of a topic a consumer has not handled yet."""
 
-    def lag(self, conn: Connection, consumer: str, topic: str) -> int:
-        """Events of ``topic`` after ``consumer``'s committed offset."""
+    def lags(self, conn: Connection, consumer: str, topic: str) -> dict[int, int]:
+        """Per partition of ``topic``: its events after ``consumer``'s committed position there."""
         ...
 
 
@@ -54,12 +53,13 @@ class JobLag:
             return [family]
         try:
             with self.app.store.read() as conn:
-                lags = [(job, reader.lag(conn, job, topic)) for job, topic in self.jobs]
+                lags = [(job, reader.lags(conn, job, topic)) for job, topic in self.jobs]
         except SQLAlchemyError as exc:
             log.warning("consumer lag not available: %s", first_line(exc))
             return [family]
-        for job, lag in lags:
-            family.add_metric([job, PARTITION], lag)
+        for job, per_partition in lags:
+            for partition, lag in sorted(per_partition.items()):
+                family.add_metric([job, str(partition)], lag)
         return [family]
 
     @staticmethod

@@ -10,6 +10,7 @@ from sqlalchemy import Table, select
 
 from learnagg.adapters.store.tables import (
     assessment_aggregator,
+    consumer_offset,
     user_activity_agg,
     user_content_consumption,
     user_enrolments,
@@ -100,3 +101,33 @@ def events(
             except orjson.JSONDecodeError:
                 value = {"raw": ev.payload}
             echo_json(value)
+
+
+@app.command("consumers")
+def consumers() -> None:
+    """One line per (job, partition): owner, lease_until (epoch ms), position, lag and outbox_pending."""
+    from learnagg import bootstrap
+
+    with open_app() as la, la.store.read() as conn:
+        log_: Any = la.log
+        for spec in bootstrap.JOBS.values():
+            topic = la.topics.name(spec.input_suffix)
+            lags: dict[int, int] = log_.lags(conn, spec.name, topic)
+            c = consumer_offset.c
+            rows = conn.execute(
+                select(c.partition, c.owner, c.lease_until, c.seq).where(c.consumer == spec.name, c.topic == topic)
+            ).all()
+            held = {r.partition: r for r in rows}
+            for partition, lag in sorted(lags.items()):
+                row = held.get(partition)
+                echo_json(
+                    {
+                        "job": spec.name,
+                        "partition": partition,
+                        "owner": row.owner if row is not None else None,
+                        "lease_until": row.lease_until if row is not None else None,
+                        "position": row.seq if row is not None else 0,
+                        "lag": lag,
+                        "outbox_pending": 0,  # no outbox yet: emitted events go to the log in the job's transaction
+                    }
+                )

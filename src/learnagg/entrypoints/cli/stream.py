@@ -13,6 +13,7 @@ import orjson
 import typer
 
 from learnagg import bootstrap
+from learnagg.adapters.bus.log import DatabaseLog
 from learnagg.adapters.store import schema
 from learnagg.entrypoints.cli.common import echo_json, open_app
 from learnagg.errors import InputError
@@ -31,6 +32,16 @@ def init() -> None:
     with open_app(require_schema=False) as app:
         schema.upgrade(app.store)
         print(f"schema at revision {schema.current_revision(app.store)} ({app.store.backend})")
+        wanted = app.settings.bus.partitions
+        with app.store.write() as conn:
+            stored = DatabaseLog(app.store.dialect).store_default_partitions(conn, wanted)
+        if stored != wanted:
+            print(
+                f"bus.partitions is {wanted} but new topics keep the stored {stored} partition(s)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"new topics get {stored} partition(s)")
 
 
 def publish(
@@ -110,12 +121,17 @@ def worker(
     metrics_host: Annotated[
         str, typer.Option("--metrics-host", help="Address the metrics port listens on (0.0.0.0: every interface).")
     ] = "127.0.0.1",
+    partitions: Annotated[
+        str | None,
+        typer.Option("--partitions", help="Only these partitions of every job's topic, e.g. 0,3 (default: a share)."),
+    ] = None,
 ) -> None:
     """Run the stream jobs: until SIGTERM, or with --until-idle until every topic is drained."""
+    pinned = _partition_list(partitions)
     with open_app() as app:
         # With --until-idle a batch that keeps failing (worker.max_retries) ends the run with exit 1; without it
         # the worker retries with backoff for as long as it runs.
-        w = bootstrap.build_worker(app, job)
+        w = bootstrap.build_worker(app, job, partitions=pinned)
         w.install_signal_handlers()
         log.info("worker running %s%s", ", ".join(c.spec.name for c in w.consumers), " until idle" * until_idle)
         with _metrics_server(app, w, metrics_host, metrics_port):
@@ -123,6 +139,19 @@ def worker(
         log.info("worker stopped after %d event(s)", handled)
         jobs = {c.spec.name: c.reference_counters() for c in w.consumers}
         echo_json({"handled": handled, "jobs": jobs})
+
+
+def _partition_list(text: str | None) -> list[int] | None:
+    """``--partitions 0,3`` as numbers; refuses anything else."""
+    if text is None:
+        return None
+    try:
+        numbers = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        numbers = []
+    if not numbers or any(n < 0 for n in numbers):
+        raise InputError(f"--partitions {text!r}: expected partition numbers separated by commas, e.g. 0,3")
+    return sorted(set(numbers))
 
 
 @contextmanager

@@ -1,0 +1,104 @@
+"""Which partitions of its input topic a job consumer may read: leases with heartbeat (docs/scale-out.md)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from learnagg.adapters.bus import leases
+from learnagg.adapters.bus.log import EventLog
+from learnagg.adapters.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def wall_ms() -> int:
+    """Epoch milliseconds of the real clock (leases are shared between machines: never a test clock)."""
+    return int(time.time() * 1000)
+
+
+class PartitionOwnership:
+    """The leases one worker holds for one consumer group, renewed every third of a lease period.
+
+    Without pinned partitions the worker registers as a live member and takes its even share; with pinned
+    partitions it takes only those (as soon as they are free) and does not count as a member.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        log_: EventLog,
+        consumer: str,
+        topic: str,
+        owner: str,
+        lease_seconds: float,
+        pinned: Sequence[int] | None = None,
+        now_ms: Callable[[], int] = wall_ms,
+    ) -> None:
+        """Bind the group, its topic and this worker's id."""
+        self.store = store
+        self.log = log_
+        self.consumer = consumer
+        self.topic = topic
+        self.owner = owner
+        self.lease_ms = max(1, int(lease_seconds * 1000))
+        self.pinned = sorted(set(pinned)) if pinned is not None else None
+        self.now_ms = now_ms
+        self.owned: list[int] = []
+        self.count = 0  # the topic's partition count, once known
+        self._due = 0.0  # time.monotonic() of the next renewal
+
+    def refresh(self, *, force: bool = False) -> list[int]:
+        """Renew the membership and leases when due; return the partitions held."""
+        if not force and time.monotonic() < self._due:
+            return self.owned
+        dialect = self.store.dialect
+        with self.store.write() as conn:
+            now = self.now_ms()
+            self.count = self.log.partitions(conn, self.topic)
+            if self.pinned is not None:
+                target = [p for p in self.pinned if p < self.count]
+            else:
+                members = leases.heartbeat(dialect, conn, self.consumer, self.owner, now, self.lease_ms)
+                target = leases.share(self.count, members, self.owner)
+            dropped = [p for p in self.owned if p not in target]
+            if dropped:
+                leases.release(conn, self.consumer, self.topic, self.owner, dropped)
+            held = [
+                p
+                for p in target
+                if leases.acquire(dialect, conn, self.consumer, self.topic, p, self.owner, now, self.lease_ms)
+            ]
+        if held != self.owned:
+            log.info("%s: %s holds partition(s) %s of %s", self.consumer, self.owner, held or "none", self.topic)
+        self.owned = held
+        self._due = time.monotonic() + self.lease_ms / 3000
+        return held
+
+    def lost(self, partition: int) -> None:
+        """Forget a partition whose lease was taken; the next round renews the leases first."""
+        if partition in self.owned:
+            self.owned.remove(partition)
+        self._due = 0.0
+
+    def unowned_backlog(self) -> int:
+        """Partitions this worker should drain but does not hold and that still have events (``--until-idle``)."""
+        lags = getattr(self.log, "lags", None)
+        if lags is None:
+            return 0
+        with self.store.read() as conn:
+            per_partition: dict[int, int] = lags(conn, self.consumer, self.topic)
+        wanted = self.pinned if self.pinned is not None else list(per_partition)
+        return sum(1 for p in wanted if p not in self.owned and per_partition.get(p, 0) > 0)
+
+    def leave(self) -> None:
+        """Release every lease (and the membership) so other workers take the partitions at once."""
+        with self.store.write() as conn:
+            if self.pinned is None:
+                leases.leave(conn, self.consumer, self.topic, self.owner)
+            else:
+                leases.release(conn, self.consumer, self.topic, self.owner)
+        self.owned = []
+        self._due = 0.0
