@@ -18,7 +18,7 @@ from learnagg.entrypoints.cli.progress import progress_bar
 from learnagg.errors import InputError, LearnaggError
 
 app = typer.Typer(
-    help="Assessment archival (SPEC §6.2): archive attempts to LEARNAGG_BLOB_URL, then delete them verified.",
+    help="Assessment archival (docs/batch.md): archive attempts to LEARNAGG_BLOB_URL, then delete them verified.",
     no_args_is_help=True,
 )
 

@@ -23,7 +23,7 @@ from learnagg.entrypoints.cli.progress import progress_bar
 from learnagg.errors import InputError, NotFound
 
 app = typer.Typer(
-    help="Exhaust requests (SPEC §6.3): produce the pending progress and response reports.", no_args_is_help=True
+    help="Exhaust requests (docs/batch.md): produce the pending progress and response reports.", no_args_is_help=True
 )
 report_app = typer.Typer(help="Run one report of one batch now, to a local CSV file.", no_args_is_help=True)
 
@@ -119,17 +119,17 @@ def _report(key: str, batch_id: str, out_dir: Path, channel: str | None) -> None
 BatchOpt = Annotated[str, typer.Option("--batch-id", help="The batch to report on.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Folder of the CSV file (created if missing).")]
 ChannelOpt = Annotated[
-    str | None, typer.Option("--channel", help="Requesting channel: keep only its learners (SPEC §6.3 step 7).")
+    str | None, typer.Option("--channel", help="Requesting channel: keep only its learners (docs/batch.md).")
 ]
 
 
 @report_app.command("progress")
 def progress(batch_id: BatchOpt, out: OutOpt = Path("."), channel: ChannelOpt = None) -> None:
-    """Write <out>/<batchId>_progress_<yyyyMMdd>.csv (SPEC §6.4) and print its path and row count."""
+    """Write <out>/<batchId>_progress_<yyyyMMdd>.csv (docs/batch.md) and print its path and row count."""
     _report("progress", batch_id, out, channel)
 
 
 @report_app.command("response")
 def response(batch_id: BatchOpt, out: OutOpt = Path("."), channel: ChannelOpt = None) -> None:
-    """Write <out>/<batchId>_response_<yyyyMMdd>.csv (SPEC §6.5, archived attempts included) and print its path."""
+    """Write <out>/<batchId>_response_<yyyyMMdd>.csv (docs/batch.md, archived attempts included) and print its path."""
     _report("response", batch_id, out, channel)

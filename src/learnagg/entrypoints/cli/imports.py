@@ -22,8 +22,8 @@ _HELP = "\n\n".join(
         "Import a cqlsh COPY TO export of a reference table, or an archived assessment file of the reference.",
         "TABLE is user_activity_agg, assessment_aggregator, user_enrolments, user_content_consumption or "
         "course_batch (cqlsh CSV: QUOTE '\"', ESCAPE '\\', values in cqlsh's literal format such as {'k': 1}, "
-        "['a'], {id: 'q1', ...} and 2021-11-24 10:15:30.123000+0000), or archived-assessments (a SPEC §6.2 "
-        ".csv.gz archive: D5 CSV with question as JSON). FILE may be gzipped; - reads standard input.",
+        "['a'], {id: 'q1', ...} and 2021-11-24 10:15:30.123000+0000), or archived-assessments (a .csv.gz "
+        "assessment archive, docs/batch.md: CSV with question as JSON). FILE may be gzipped; - reads standard input.",
         "Export with HEADER=TRUE (and DOUBLEPRECISION=17 to keep every digit of a double). Without a header row "
         "the file must hold the reference table's columns in cqlsh's default order (keys, then the other columns "
         "sorted by name), or the columns named with --columns.",

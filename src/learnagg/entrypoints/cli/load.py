@@ -44,7 +44,7 @@ def _bounded(file: str, number: int, obj: Any, level: int = 0) -> Any:
 
 @app.command("courses")
 def courses(
-    file: Annotated[str, typer.Argument(help="JSON lines, one SPEC §5.9 hierarchy object per line; - for stdin.")],
+    file: Annotated[str, typer.Argument(help="JSON lines, one course hierarchy per line (docs/api.md); - for stdin.")],
 ) -> None:
     """Load course hierarchies; a bad line refuses the whole file, naming its line number."""
     items: list[tuple[Any, Any]] = []
@@ -104,7 +104,7 @@ def _write(file: str, numbers: Sequence[int], write: Callable[[Connection, boots
 
 @app.command("users")
 def load_users(file: FileArg) -> None:
-    """Load users: one `POST /v1/user/load` user object per line; each is a full upsert (SPEC §5.9)."""
+    """Load users: one `POST /v1/user/load` user object per line; each is a full upsert (docs/api.md)."""
     items, numbers = _parse(file, UserIn)
     records = [u.record() for u in items]
     _write(file, numbers, lambda conn, la: upsert_users(conn, la.store.dialect, records), "user(s)")

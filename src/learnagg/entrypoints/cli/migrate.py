@@ -16,7 +16,8 @@ from learnagg.entrypoints.cli.progress import progress_bar
 from learnagg.errors import InputError
 
 app = typer.Typer(
-    help="Data migrations: score metrics (SPEC §6.1) and the activity_agg table; idempotent, with a dry run.",
+    help="Data migrations: score metrics (docs/jobs/assessment.md#s1) and the activity_agg table; idempotent, "
+    "with a dry run.",
     no_args_is_help=True,
 )
 
@@ -86,7 +87,7 @@ def scores(
     chunk_learners: ChunkLearners = None,
 ) -> None:
     """Copy legacy `agg` ints into `aggregates` where absent, then recompute score, max_score, attempts_count and
-    agg_details of every learner with attempts (SPEC §6.1 steps 1 and 2). No certificate requests are sent;
+    agg_details of every learner with attempts (docs/jobs/assessment.md#s1). No certificate requests are sent;
     a second run changes nothing."""
     scope = _scope(batch_ids)
     with open_app() as la, progress_bar(_LABELS) as bar:
@@ -104,7 +105,8 @@ def agg_to_aggregates(
     chunk_rows: ChunkRows = None,
 ) -> None:
     """Copy legacy integer `agg` values into `aggregates` as doubles, never overwriting a key already there;
-    `agg_last_updated` is set only where absent and `agg` is left as it is (SPEC §6.1 step 1)."""
+    `agg_last_updated` is set only where absent and `agg` is left as it is
+    (docs/reference/data-model.md#merged-view)."""
     scope = _scope(batch_ids)
     with open_app() as la, progress_bar(_LABELS) as bar:
         summary = migrate_scores(
