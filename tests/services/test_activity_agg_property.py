@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 
 from learnagg import bootstrap
 from learnagg.adapters.store.tables import activity_agg as activity_agg_table
+from learnagg.batch.imports import import_file
 from learnagg.domain.identity import PLATFORM_ADMIN, Caller
 from learnagg.domain.messages import progress_event
 from learnagg.domain.platform import EnrolmentRecord, NewBatch
@@ -20,13 +23,16 @@ from tests.support import course, drain, load, publish
 
 COURSE = "do_p1"
 BATCHES = ("b-1", "b-2")
+IMPORTED = "b-3"  # a batch that only imports create (its enrolments may come before it)
 USERS = ("u-1", "u-2", "u-3")
 ADMIN = Caller("admin", token_roles=frozenset({PLATFORM_ADMIN}))
 
 operation = st.tuples(
-    st.sampled_from(["enrol", "unenrol", "load", "complete", "migrate", "batch"]),
+    st.sampled_from(["enrol", "unenrol", "load", "complete", "migrate", "batch", "import_enrolment", "import_batch"]),
     st.sampled_from(USERS),
-    st.sampled_from(BATCHES),
+    st.sampled_from((*BATCHES, IMPORTED)),
+    st.booleans(),  # active, for an imported enrolment
+    st.sampled_from([0, 1, 2]),  # status, for an imported enrolment
 )
 
 
@@ -37,19 +43,32 @@ def _prepare(app: bootstrap.App) -> None:
         create_batches(conn, app.store.dialect, batches, created_by=None, now=app.clock(), zone="UTC", replace=True)
 
 
-def _apply(app: bootstrap.App, kind: str, user: str, batch: str) -> None:
+def _import(app: bootstrap.App, table: str, header: list[str], row: list[str]) -> None:
+    """`learnagg import` of a cqlsh export with a header row and one record."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{table}.csv"
+        path.write_text(",".join(header) + "\n" + ",".join(row) + "\n", encoding="utf-8")
+        import_file(app, table, str(path))
+
+
+def _apply(app: bootstrap.App, kind: str, user: str, batch: str, active: bool = True, status: int = 1) -> None:
     now = app.clock()
     try:
         if kind == "enrol":
             enrolments.enrol(app, ADMIN, COURSE, batch, user, now)
         elif kind == "unenrol":
             enrolments.unenrol(app, ADMIN, COURSE, batch, user, now)
+        elif kind == "load":
+            with app.store.write() as conn:
+                record = EnrolmentRecord(user_id=user, course_id=COURSE, batch_id=batch)
+                enrolments.load_enrolments(conn, app.store.dialect, [record], now=now, zone="UTC")
     except ApiError:
-        pass  # refused (already enrolled, not enrolled, completed): nothing moved
-    if kind == "load":
-        with app.store.write() as conn:
-            record = EnrolmentRecord(user_id=user, course_id=COURSE, batch_id=batch)
-            enrolments.load_enrolments(conn, app.store.dialect, [record], now=now, zone="UTC")
+        pass  # refused (already enrolled, not enrolled, completed, no such batch): nothing moved
+    if kind == "import_enrolment":
+        header = ["userid", "courseid", "batchid", "active", "status"]
+        _import(app, "user_enrolments", header, [user, COURSE, batch, str(active), str(status)])
+    elif kind == "import_batch":
+        _import(app, "course_batch", ["courseid", "batchid", "name", "status"], [COURSE, batch, batch, "1"])
     elif kind == "complete":
         event = progress_event(user_id=user, batch_id=batch, course_id=COURSE, contents=[("do_l1", 2)], now=now)
         publish(app, "progress", [event])
@@ -103,3 +122,20 @@ def test_a_completion_by_the_activity_updater_moves_completed_count(app: bootstr
             "completedCount": 1.0,
             "completionPercentage": 50.0,
         }
+
+
+def test_imports_of_enrolments_and_batches_keep_the_table_exact(app: bootstrap.App) -> None:
+    _prepare(app)
+    _apply(app, "import_enrolment", "u-1", "b-1", True, 2)
+    _apply(app, "import_enrolment", "u-2", "b-1", True, 1)
+    _apply(app, "import_enrolment", "u-3", IMPORTED, False, 1)  # inactive, in a batch not imported yet
+    _check(app)
+    _apply(app, "import_enrolment", "u-1", IMPORTED, True, 2)
+    _check(app)
+    _apply(app, "import_batch", "u-1", IMPORTED)
+    _apply(app, "import_enrolment", "u-1", IMPORTED, False, 2)  # unenrolled by a later export
+    _check(app)
+    with app.store.read() as conn:
+        table = activity_agg.stored(conn)
+    assert table[(COURSE, "b-1")] == {"enrolledCount": 2.0, "completedCount": 1.0, "completionPercentage": 50.0}
+    assert table[(COURSE, IMPORTED)] == {"enrolledCount": 0.0, "completedCount": 0.0, "completionPercentage": 0.0}

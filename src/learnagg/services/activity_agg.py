@@ -108,11 +108,31 @@ def refresh(conn: Connection, dialect: Dialect, pairs: Iterable[Pair], now: int)
         placeholders = [{"activity_type": COURSE, "activity_id": c, "context_id": context_id(b)} for c, b in chunk]
         conn.execute(dialect.upsert(activity_agg), placeholders)  # ON CONFLICT DO NOTHING: a row to lock
         stored = _stored(conn, dialect, chunk, lock=True)
-        rows, _ = _rows(chunk, _counts(conn, chunk), stored, now)
+        counts = _counts(conn, chunk)
+        # A pair that is no batch and has no active enrolment (an import of an unenrolment in a batch not
+        # imported yet) has no row, as a rebuild leaves it.
+        kept = _batches(conn, chunk) | set(counts)
+        _remove(conn, [pair for pair in chunk if pair not in kept])
+        rows, _ = _rows([pair for pair in chunk if pair in kept], counts, stored, now)
         if rows:
             conn.execute(dialect.upsert(activity_agg, replace=["agg", "agg_last_updated"]), rows)
         written += len(rows)
     return written
+
+
+def _batches(conn: Connection, pairs: list[Pair]) -> set[Pair]:
+    """The pairs that name a batch of `course_batch`."""
+    b = course_batch.c
+    stmt = select(b.courseid, b.batchid).where(tuple_(b.courseid, b.batchid).in_(pairs))
+    return {(c, batch) for c, batch in conn.execute(stmt)}
+
+
+def _remove(conn: Connection, pairs: list[Pair]) -> None:
+    a = activity_agg.c
+    for chunk in _chunks(pairs):
+        keys = [(c, context_id(b)) for c, b in chunk]
+        where = tuple_(a.activity_id, a.context_id).in_(keys)
+        conn.execute(activity_agg.delete().where(a.activity_type == COURSE, where))
 
 
 def expected(conn: Connection) -> dict[Pair, dict[str, float]]:
@@ -145,11 +165,7 @@ def rebuild(conn: Connection, dialect: Dialect, now: int, *, dry_run: bool = Fal
         return summary
     if rows:
         refresh(conn, dialect, [(r["activity_id"], batch_of(r["context_id"])) for r in rows], now)
-    a = activity_agg.c
-    for chunk in _chunks(stale):
-        keys = [(c, context_id(b)) for c, b in chunk]
-        where = tuple_(a.activity_id, a.context_id).in_(keys)
-        conn.execute(activity_agg.delete().where(a.activity_type == COURSE, where))
+    _remove(conn, stale)
     return summary
 
 
