@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 $(BIN)/python:
 	bash scripts/ensure-venv.sh $(PYTHON)
@@ -48,6 +48,10 @@ bench: $(VENV)/.installed-test
 	$(BIN)/learnagg bench archive --rows 1000000 --backend postgres
 	$(BIN)/learnagg bench exhaust --backend sqlite
 	$(BIN)/learnagg bench exhaust --backend postgres
+
+## docs: preview the documentation site (MkDocs) at http://127.0.0.1:8000
+docs: $(VENV)/.installed-test
+	$(BIN)/mkdocs serve
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis learnagg.db learnagg.db-wal learnagg.db-shm
