@@ -151,8 +151,8 @@ def stored(conn: Connection) -> dict[Pair, Any]:
 def rebuild(conn: Connection, dialect: Dialect, now: int, *, dry_run: bool = False) -> RebuildSummary:
     """Make `activity_agg` equal a recount from `user_enrolments` (``learnagg migrate activity-agg``).
 
-    Idempotent: a second run writes nothing. Rows of batches that no longer exist and have no enrolment are
-    removed. With ``dry_run`` nothing is written and the summary says what would change.
+    Idempotent: a second run writes nothing. Rows of pairs that are no batch of `course_batch` and have no active
+    enrolment are removed. With ``dry_run`` nothing is written and the summary says what would change.
     """
     want = expected(conn)
     have = _stored(conn, dialect, None, lock=False)
