@@ -217,6 +217,13 @@ class ArchivalSettings(BaseModel):
         ge=100,
         description="Rows per database read while archiving a partition (memory stays flat whatever the table size).",
     )
+    lease_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="A partition (or archive being deleted) is claimed this long, renewed while a run works on it; "
+        "a crashed run's claims are taken over once they end.",
+    )
 
 
 class MigrationSettings(BaseModel):

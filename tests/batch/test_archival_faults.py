@@ -56,6 +56,7 @@ def command(mode: str, url: str, blob_dir: Path) -> subprocess.Popen[bytes]:
         LEARNAGG_DATABASE_URL=url,
         LEARNAGG_BLOB_URL=str(blob_dir),
         LEARNAGG_ARCHIVAL__CHUNK_ROWS="100",  # several transactions per file when deleting
+        LEARNAGG_ARCHIVAL__LEASE_SECONDS="1",  # a killed run's claims end quickly
     )
     cmd = [sys.executable, "-c", "from learnagg.entrypoints.cli import run; run()", "archive", mode, "--json"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -5,6 +5,10 @@ Crash safety: before a partition is uploaded its metadata row records the key it
 unchanged: null or FAILED). A process killed during the upload leaves that row and at most an unfinished
 ``.part`` upload (local) that readers never see; the next run deletes whatever the row points at and archives
 the partition again under a new key. Only a file that was read back and matched is marked SUCCESS.
+
+Concurrency: each partition is claimed with an expiring lease (`batch_lease`, `archival.lease_seconds`) before
+its metadata is read again and anything is uploaded; every metadata write is fenced by the lease, so runs started
+together on any number of machines archive each partition exactly once (docs/batch.md).
 """
 
 from __future__ import annotations
@@ -16,16 +20,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, Text, and_, cast, func, literal_column, or_, select
+from sqlalchemy import BigInteger, Connection, Text, and_, cast, func, literal_column, select
 from sqlalchemy.engine import Row
 
 from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
-from learnagg.adapters.store.tables import archival_metadata, assessment_aggregator, course_batch
+from learnagg.adapters.store.batch_leases import Lease, LeaseLost
+from learnagg.adapters.store.tables import archival_metadata, assessment_aggregator
 from learnagg.app import App
+from learnagg.batch.archival_scope import ArchivalScope, resolve_scope, scope_filter
+from learnagg.batch.claims import Claimer
 from learnagg.batch.progress import NoProgress, Progress
 from learnagg.domain import archive_csv as ac
 from learnagg.domain import archive_read as ar
-from learnagg.errors import InputError
+
+__all__ = ["ArchivalScope", "ArchiveSummary", "resolve_scope", "run_archive", "scope_filter"]
 
 MAX_ITERATIONS = 3  # SPEC §6.2: partitions (and deletions) that failed this often are left alone
 SUCCESS = "SUCCESS"
@@ -43,80 +51,6 @@ _BUCKET = literal_column(f"({_a.updated_on.name} + {ac.WEEK_SHIFT_MS}) / {ac.WEE
 def _orjson_dumps(value: Any) -> str:
     # Same text as json.dumps(separators=(",", ":"), ensure_ascii=False) for stored questions, several times faster.
     return orjson.dumps(value).decode()
-
-
-@dataclass(frozen=True, slots=True)
-class ArchivalScope:
-    """Which batches a run covers (SPEC §6.2 parameters): ``batchId + collectionId``, a batch list, or all."""
-
-    batch_id: str | None = None
-    collection_id: str | None = None
-    batch_ids: tuple[str, ...] = ()
-
-    def validate(self) -> None:
-        """Refuse a half-given or doubly-given scope.
-
-        Raises:
-            InputError: with the reason.
-        """
-        if (self.batch_id is None) != (self.collection_id is None):
-            raise InputError("--batch-id and --collection-id go together (or use --batch-ids)")
-        if self.batch_id is not None and self.batch_ids:
-            raise InputError("give either --batch-id with --collection-id, or --batch-ids, not both")
-        if any(not b.strip() for b in (*self.batch_ids, self.batch_id or "x", self.collection_id or "x")):
-            raise InputError("batch and collection ids must not be blank")
-
-
-def resolve_scope(conn: Connection, scope: ArchivalScope) -> list[tuple[str, str]] | None:
-    """The (collection_id, batch_id) pairs of a scope; None means every batch.
-
-    A batch is known if `course_batch`, `archival_metadata` or `assessment_aggregator` has it.
-
-    Raises:
-        InputError: naming the first unknown batch; nothing has been done.
-    """
-    scope.validate()
-    if scope.batch_id is not None and scope.collection_id is not None:
-        pair = (scope.collection_id, scope.batch_id)
-        known = (
-            conn.execute(
-                select(course_batch.c.batchid).where(
-                    course_batch.c.courseid == pair[0], course_batch.c.batchid == pair[1]
-                )
-            ).first()
-            or conn.execute(select(_m.request_id).where(_m.collection_id == pair[0], _m.batch_id == pair[1])).first()
-            or conn.execute(select(_a.user_id).where(_a.course_id == pair[0], _a.batch_id == pair[1]).limit(1)).first()
-        )
-        if not known:
-            raise InputError(f"unknown batch {pair[1]!r} of collection {pair[0]!r}")
-        return [pair]
-    if not scope.batch_ids:
-        return None
-    pairs: set[tuple[str, str]] = set()
-    for batch_id in dict.fromkeys(scope.batch_ids):
-        found = {
-            (c, batch_id)
-            for c in conn.execute(select(course_batch.c.courseid).where(course_batch.c.batchid == batch_id)).scalars()
-        }
-        found |= {
-            (c, batch_id)
-            for c in conn.execute(select(_m.collection_id).where(_m.batch_id == batch_id).distinct()).scalars()
-            if c
-        }
-        if not found:  # not in course_batch: a scan, only for data imported without its batch
-            stmt = select(_a.course_id).where(_a.batch_id == batch_id).distinct()
-            found = {(c, batch_id) for c in conn.execute(stmt).scalars()}
-        if not found:
-            raise InputError(f"unknown batch {batch_id!r}")
-        pairs |= found
-    return sorted(pairs)
-
-
-def scope_filter(pairs: list[tuple[str, str]] | None, course_col: Any, batch_col: Any) -> Any:
-    """A WHERE clause for (collection, batch) pairs; None (every batch) gives no filter."""
-    if pairs is None:
-        return None
-    return or_(*(and_(course_col == c, batch_col == b) for c, b in pairs))
 
 
 def shorten(message: str) -> str:
@@ -229,6 +163,8 @@ class ArchiveSummary:
     skipped_archived: int = 0
     skipped_iterations: int = 0
     failed: int = 0
+    held: int = 0  # claimed by another run that kept working on them: that run finishes them
+    lost: int = 0  # taken over by another run while this one worked on them
     rows: int = 0
     bytes: int = 0
     seconds: float = 0.0
@@ -279,14 +215,38 @@ def run_archive(
         else:
             todo.append(part)
     progress.start(STEP, sum(p.rows for p in todo), files=len(todo))
-    for part in todo:
-        _archive_partition(app, blobs, part, stored.get(part.request_id), summary, progress)
+
+    def work(part: Partition, lease: Lease) -> None:
+        with app.store.read() as conn:  # again, under the lease: another run may have archived it meanwhile
+            meta = load_metadata(conn, [part.request_id]).get(part.request_id)
+        if meta is not None and meta.archival_status == SUCCESS:
+            summary.skipped_archived += 1
+        elif meta is not None and (meta.iteration or 0) >= MAX_ITERATIONS:
+            summary.skipped_iterations += 1
+        else:
+            _archive_partition(app, blobs, part, meta, summary, progress, lease)
+            return
+        progress.advance(STEP, part.rows, files=1)
+
+    claims = Claimer[Partition](app, lease_name, app.settings.archival.lease_seconds).run(todo, work)
+    summary.held, summary.lost = claims.held, claims.lost
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 
 
+def lease_name(unit: Partition | str) -> str:
+    """The lease of a partition (archive mode) and of its archive (delete mode): one name for both."""
+    return f"archival:{unit.request_id if isinstance(unit, Partition) else unit}"
+
+
 def _archive_partition(
-    app: App, blobs: ObjectStore, part: Partition, meta: Row[Any] | None, summary: ArchiveSummary, progress: Progress
+    app: App,
+    blobs: ObjectStore,
+    part: Partition,
+    meta: Row[Any] | None,
+    summary: ArchiveSummary,
+    progress: Progress,
+    lease: Lease,
 ) -> None:
     now = app.clock()  # SPEC C2: once per partition; also the file's epochMillis
     p = part.period
@@ -302,11 +262,14 @@ def _archive_partition(
         nonlocal advanced
         advanced += n
         progress.advance(STEP, n)
+        lease.check()  # a run that lost its lease stops writing at once
 
     try:
+        lease.check()
         if stale and stale != key:
             blobs.delete(stale)
         with app.store.write() as conn:
+            lease.fence(conn)
             upsert_metadata(conn, app, {**identity, "blob_url": [key]})
         blobs.delete(key)  # the same key again (a repeated clock reading): start afresh
         digest = _write_partition(app, blobs, part, key, on_rows)
@@ -316,10 +279,14 @@ def _archive_partition(
         if check != digest.checksum:
             raise ValueError(f"read back a different file: checksum {check}, wrote {digest.checksum}")
         size = blobs.size(key)
+    except LeaseLost:
+        _discard(blobs, key)  # its own file only: the new holder writes under a later key
+        raise
     except (OSError, ValueError, ObjectStoreError) as exc:
         reason = shorten(f"{type(exc).__name__}: {exc}" if not isinstance(exc, ObjectStoreError) else str(exc))
         _discard(blobs, key)
         with app.store.write() as conn:
+            lease.fence(conn)
             upsert_metadata(
                 conn,
                 app,
@@ -331,6 +298,11 @@ def _archive_partition(
         progress.advance(STEP, max(part.rows - advanced, 0), files=1)
         return
     with app.store.write() as conn:
+        try:
+            lease.fence(conn)
+        except LeaseLost:
+            _discard(blobs, key)
+            raise
         upsert_metadata(
             conn,
             app,

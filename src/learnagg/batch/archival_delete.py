@@ -16,6 +16,9 @@ Design (what survives a kill):
    same file again and replays every group (recomputing is idempotent and already-deleted keys delete nothing),
    then marks it. A file of one group (up to `chunk_rows` rows, the usual case) is deleted entirely or not at
    all. Even a wrong archive cannot lower a score: recomputing before deleting lets live rows win (SPEC S3).
+4. Each archive is claimed with the same lease as its partition in archive mode (`batch_lease`), its metadata
+   is read again under the lease, and every transaction is fenced by it: concurrent runs split the archives, each
+   is deleted once, and no archive is verified while it is being written (docs/batch.md).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from sqlalchemy import Connection, bindparam, delete, func, or_, select
 from sqlalchemy.engine import Row
 
 from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
+from learnagg.adapters.store.batch_leases import Lease
 from learnagg.adapters.store.scores import Learner
 from learnagg.adapters.store.tables import archival_metadata, assessment_aggregator
 from learnagg.app import App
@@ -37,10 +41,12 @@ from learnagg.batch.archival import (
     MAX_ITERATIONS,
     SUCCESS,
     ArchivalScope,
+    lease_name,
     resolve_scope,
     scope_filter,
     shorten,
 )
+from learnagg.batch.claims import Claimer
 from learnagg.batch.progress import NoProgress, Progress
 from learnagg.domain import archive_csv as ac
 from learnagg.domain import archive_read as ar
@@ -73,6 +79,8 @@ class DeleteSummary:
     files: int = 0
     deleted: int = 0
     failed: int = 0
+    held: int = 0  # claimed by another run that kept working on them: that run finishes them
+    lost: int = 0  # taken over by another run while this one worked on them
     rows_read: int = 0
     rows_deleted: int = 0
     rows_kept: int = 0  # rewritten after archiving, or already deleted by an interrupted run
@@ -85,13 +93,18 @@ class DeleteSummary:
         return {"mode": "delete", **asdict(self)}
 
 
-def deletion_targets(conn: Connection, pairs: list[tuple[str, str]] | None) -> list[Row[Any]]:
-    """Metadata rows archived successfully, not deleted yet, below the iteration limit (SPEC §6.2 delete mode)."""
-    stmt = select(archival_metadata).where(
+def deletion_targets_query() -> Any:
+    """SELECT the metadata rows still to delete (SPEC §6.2 delete mode targets)."""
+    return select(archival_metadata).where(
         _m.archival_status == SUCCESS,
         or_(_m.deletion_status.is_(None), _m.deletion_status != SUCCESS),
         func.coalesce(_m.iteration, 0) < MAX_ITERATIONS,
     )
+
+
+def deletion_targets(conn: Connection, pairs: list[tuple[str, str]] | None) -> list[Row[Any]]:
+    """Metadata rows archived successfully, not deleted yet, below the iteration limit (SPEC §6.2 delete mode)."""
+    stmt = deletion_targets_query()
     where = scope_filter(pairs, _m.collection_id, _m.batch_id)
     if where is not None:
         stmt = stmt.where(where)
@@ -124,8 +137,19 @@ def run_delete(
     summary = DeleteSummary(files=len(targets))
     # Each file is read twice: once to verify, once to delete.
     progress.start(STEP, 2 * sum(t.row_count or 0 for t in targets), files=len(targets))
-    for target in targets:
-        _delete_file(app, blobs, target, summary, progress)
+
+    def work(target: Row[Any], lease: Lease) -> None:
+        with app.store.read() as conn:  # again, under the lease: another run may have deleted it meanwhile
+            fresh = conn.execute(deletion_targets_query().where(_m.request_id == target.request_id)).first()
+        if fresh is None or fresh.blob_url != target.blob_url:
+            progress.advance(STEP, 2 * (target.row_count or 0), files=1)
+            return
+        _delete_file(app, blobs, fresh, summary, progress, lease)
+
+    claims = Claimer[Row[Any]](app, lambda t: lease_name(t.request_id), app.settings.archival.lease_seconds).run(
+        targets, work
+    )
+    summary.held, summary.lost = claims.held, claims.lost
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 
@@ -150,7 +174,9 @@ def _verify(target: Row[Any], digest: ac.ArchiveDigest) -> None:
         raise DeletionRefused(f"checksum mismatch: the archive is {digest.checksum}, {target.checksum} was recorded")
 
 
-def _delete_file(app: App, blobs: ObjectStore, target: Row[Any], summary: DeleteSummary, progress: Progress) -> None:
+def _delete_file(
+    app: App, blobs: ObjectStore, target: Row[Any], summary: DeleteSummary, progress: Progress, lease: Lease
+) -> None:
     now = app.clock()  # SPEC C2: once per file
     key = (target.blob_url or [None])[0]
     advanced = 0
@@ -171,10 +197,11 @@ def _delete_file(app: App, blobs: ObjectStore, target: Row[Any], summary: Delete
         progress.advance(STEP, target.row_count or 0)
         advanced += target.row_count or 0
         _verify(target, digest)
-        advanced += _delete_groups(app, blobs, key, target, digest, now, summary, progress)
+        advanced += _delete_groups(app, blobs, key, target, digest, now, summary, progress, lease)
     except (DeletionRefused, ar.ArchiveFormatError, ObjectStoreError, OSError) as exc:
         reason = shorten(str(exc) if isinstance(exc, DeletionRefused | ObjectStoreError) else _describe(exc))
         with app.store.write() as conn:
+            lease.fence(conn)
             conn.execute(
                 archival_metadata.update()
                 .where(_m.request_id == target.request_id)
@@ -235,6 +262,7 @@ def _delete_groups(
     now: int,
     summary: DeleteSummary,
     progress: Progress,
+    lease: Lease,
 ) -> int:
     """The second pass: one transaction per learner group; the last also marks the deletion done."""
     advanced = 0
@@ -264,7 +292,9 @@ def _delete_groups(
                         "k_updated": r.updated_on,
                     }
                 )
+        lease.check()
         with app.store.write() as conn:
+            lease.fence(conn)
             users = recompute_scores(
                 conn, app.store.dialect, extra, settings=s.assessment, legacy=s.legacy, now=now, extra=extra
             )

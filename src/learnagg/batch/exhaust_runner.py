@@ -1,9 +1,13 @@
 """The exhaust runner (SPEC §6.3 steps 1–8): pending requests → report files → SUCCESS or FAILED.
 
-Claims: a request is taken with an atomic update to PROCESSING and a lease (`lease_until`), renewed by a heartbeat
-while it runs, so two runners (`learnagg serve` and `learnagg exhaust run`) never produce the same request. Each
-finished batch is recorded in `processed_batches` at once: after a crash the request is picked again when its lease
-has ended, and only the batches not yet recorded are produced.
+Claims: a request is taken with one conditional update to PROCESSING with a lease (`lease_until`) and this run as
+its holder (`lease_owner`). The update only matches the request as this run read it (status, iteration, submission
+time) and still pickable, so a runner holding an older read cannot take a request another runner has finished or
+failed meanwhile. The lease is renewed by a heartbeat while the request runs, and every later write (produced
+batches, outcome) only applies while this run still holds it: two runners (`learnagg serve` and `learnagg exhaust
+run`, on any machines) never produce the same request twice (docs/batch.md). Each finished batch is recorded in
+`processed_batches` at once: after a crash the request is picked again when its lease has ended, and only the
+batches not yet recorded are produced.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy.engine import RowMapping
 
 from learnagg.adapters.exhaust_keys import ExhaustKeys, KeyUnreadable, exhaust_keys
 from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
+from learnagg.adapters.store.batch_leases import new_owner
 from learnagg.adapters.store.tables import course, course_batch, job_request
 from learnagg.app import App
 from learnagg.batch.exhaust_files import BatchError, produce_batch
@@ -42,6 +47,7 @@ class RunSummary:
     failed: int = 0
     requeued: int = 0  # back to SUBMITTED: the channel's limits for this run were reached (§6.3 step 5)
     duplicates: int = 0  # requests that copied the outcome of an identical one (§6.3 step 2)
+    lost: int = 0  # requests whose lease another runner took over: that runner finishes them
     batches: int = 0
     bytes: int = 0
     seconds: float = 0.0
@@ -75,6 +81,11 @@ def pickable(now: int, batch_number: int | None) -> Any:
     stale = and_(_j.status == dx.PROCESSING, or_(_j.lease_until.is_(None), _j.lease_until < now))
     where = and_(iteration_ok, or_(_j.status.in_((dx.SUBMITTED, dx.FAILED)), stale))
     return where if batch_number is None else and_(where, _j.batch_number == batch_number)
+
+
+def _same(column: Any, value: Any) -> Any:
+    """``column`` equals ``value``, null included."""
+    return column.is_(None) if value is None else column == value
 
 
 def resolve_batches(conn: Connection, sel: dx.BatchSelection) -> list[Batch]:
@@ -118,6 +129,8 @@ class ExhaustRunner:
         self.settings = app.settings.exhaust
         self.usage: dict[str, list[int]] = {}  # channel → [batches, bytes] produced in this run (§6.3 step 5)
         self.summary = RunSummary()
+        self.owner = new_owner()
+        self.lost = threading.Event()  # set by the heartbeat when a claimed request is no longer this run's
 
     def run(self) -> RunSummary:
         """Process every pending request once, dataset after dataset, in `dt_job_submitted` order."""
@@ -155,8 +168,16 @@ class ExhaustRunner:
         now = self.app.clock()
         stmt = (
             update(job_request)
-            .where(_j.request_id == row["request_id"], pickable(now, self.settings.batch_number))
-            .values(status=dx.PROCESSING, lease_until=now + self.settings.lease_seconds * 1000)
+            .where(
+                _j.request_id == row["request_id"],
+                pickable(now, self.settings.batch_number),
+                # Unchanged since it was read: another runner may have run it meanwhile.
+                _j.status == row["status"],
+                func.coalesce(_j.iteration, 0) == (row["iteration"] or 0),
+                _same(_j.dt_job_submitted, row["dt_job_submitted"]),
+                _same(_j.lease_until, row["lease_until"]),
+            )
+            .values(status=dx.PROCESSING, lease_until=now + self.settings.lease_seconds * 1000, lease_owner=self.owner)
         )
         with self.app.store.write() as conn:
             return bool(conn.execute(stmt).rowcount)
@@ -165,6 +186,7 @@ class ExhaustRunner:
         claimed = [(row, password) for row, password in group if self._claim(row)]
         if not claimed:
             return
+        self.lost.clear()
         ids = [row["request_id"] for row, _ in claimed]
         leader, password = claimed[0]
         self.summary.requests += len(ids)
@@ -190,11 +212,13 @@ class ExhaustRunner:
             while not done.wait(self.settings.lease_seconds / 3):
                 try:
                     with self.app.store.write() as conn:
-                        conn.execute(
+                        renewed = conn.execute(
                             update(job_request)
-                            .where(_j.request_id.in_(ids), _j.status == dx.PROCESSING)
+                            .where(_j.request_id.in_(ids), _j.status == dx.PROCESSING, _j.lease_owner == self.owner)
                             .values(lease_until=self.app.clock() + lease_ms)
-                        )
+                        ).rowcount
+                    if renewed < len(ids):
+                        self.lost.set()
                 except Exception:  # a missed beat only shortens the lease
                     log.warning("could not renew the lease of exhaust requests %s", ids, exc_info=True)
 
@@ -235,6 +259,8 @@ class ExhaustRunner:
         for batch in batches:
             if batch.batch_id in done:
                 continue
+            if self.lost.is_set():
+                return Outcome(dx.PROCESSING, {})  # another runner holds the request now: stop producing
             if usage[0] >= self.settings.batches_per_channel or usage[1] >= self.settings.file_size_per_channel:
                 return Outcome(dx.SUBMITTED, {"processed_batches": processed})
             try:
@@ -262,7 +288,8 @@ class ExhaustRunner:
             usage[1] += produced.size
             self.summary.batches += 1
             self.summary.bytes += produced.size
-            self._record(ids, processed)
+            if not self._record(ids, processed):
+                return Outcome(dx.PROCESSING, {})
         if errors:
             failed = self._failed(errors)
             failed.values["processed_batches"] = processed
@@ -270,26 +297,41 @@ class ExhaustRunner:
         urls = [p["filePath"] for p in processed if isinstance(p.get("filePath"), str)]
         return Outcome(dx.SUCCESS, {"download_urls": urls, "processed_batches": processed, "err_message": None})
 
-    def _record(self, ids: list[str], processed: list[dict[str, Any]]) -> None:
-        """Keep the produced batches at once (the resume point after a crash)."""
+    def _record(self, ids: list[str], processed: list[dict[str, Any]]) -> bool:
+        """Keep the produced batches at once (the resume point after a crash); False when the lease was lost."""
         now = self.app.clock()
         with self.app.store.write() as conn:
-            conn.execute(
+            done = conn.execute(
                 update(job_request)
-                .where(_j.request_id.in_(ids))
+                .where(_j.request_id.in_(ids), _j.lease_owner == self.owner, _j.status == dx.PROCESSING)
                 .values(processed_batches=processed, dt_file_created=now)
-            )
+            ).rowcount
+            if done < len(ids):
+                self.lost.set()
+        return not self.lost.is_set()
 
     def _finish(self, claimed: list[tuple[RowMapping, str | None]], outcome: Outcome) -> None:
         """Write the outcome to every claimed request; each FAILED adds 1 to its own iteration (step 6)."""
+        if outcome.status == dx.PROCESSING:  # the lease was lost: the new holder writes the outcome
+            self.summary.lost += len(claimed)
+            return
         now = self.app.clock()
-        values = {**outcome.values, "status": outcome.status, "lease_until": None}
+        values = {**outcome.values, "status": outcome.status, "lease_until": None, "lease_owner": None}
         if outcome.status in (dx.SUCCESS, dx.FAILED):
             values["dt_job_completed"] = now
+        mine = list(claimed)
         with self.app.store.write() as conn:
-            for row, _ in claimed:
+            for row, p in claimed:
                 extra = {"iteration": (row["iteration"] or 0) + 1} if outcome.status == dx.FAILED else {}
-                conn.execute(update(job_request).where(_j.request_id == row["request_id"]).values(**values, **extra))
+                written = conn.execute(
+                    update(job_request)
+                    .where(_j.request_id == row["request_id"], _j.lease_owner == self.owner)
+                    .values(**values, **extra)
+                ).rowcount
+                if not written:  # taken over after a missed heartbeat: that runner's outcome stands
+                    mine.remove((row, p))
+                    self.summary.lost += 1
+        claimed = mine
         if outcome.status == dx.SUCCESS:
             self.summary.succeeded += len(claimed)
         elif outcome.status == dx.FAILED:

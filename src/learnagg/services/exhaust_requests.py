@@ -220,8 +220,9 @@ class ExhaustRequests:
         if row is None:
             conn.execute(self.app.store.dialect.upsert(job_request), values)  # a concurrent twin: do nothing
         elif row["status"] == dx.FAILED:
-            # Same-day resubmission of a failed request: back to SUBMITTED, iteration kept; the corrected config
-            # and key are taken, and the batches already produced are kept only when neither changed.
+            # Same-day resubmission of a failed request: back to SUBMITTED with iteration 0, so the runner tries it
+            # again even after three failures (SPEC §7 #22); the corrected config and key are taken, and the batches
+            # already produced are kept only when neither changed.
             try:
                 same_key = self.keys.decrypt(row["encryption_key"]) == key
             except KeyUnreadable:
@@ -239,7 +240,9 @@ class ExhaustRequests:
                     execution_time=None,
                     err_message=None,
                     download_urls=None,
+                    iteration=0,
                     lease_until=None,
+                    lease_owner=None,
                     processed_batches=row["processed_batches"] if same else [],
                 )
             )

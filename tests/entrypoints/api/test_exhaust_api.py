@@ -115,7 +115,7 @@ def test_same_day_resubmission_returns_the_request_unless_it_failed(staff, app, 
     assert failed["requestId"] == first["requestId"]
     assert (failed["status"], failed["attempts"], failed["datasetConfig"]) == (
         "SUBMITTED",
-        1,
+        0,  # iteration reset: the runner tries it again (SPEC §7 #22)
         {"batchId": "still-nope"},
     )
     assert failed["jobStats"] == {"dtJobSubmitted": clock.now}
@@ -124,7 +124,7 @@ def test_same_day_resubmission_returns_the_request_unless_it_failed(staff, app, 
     job = success(reader.get(f"{READ}/tag-1", params={"requestId": first["requestId"]}, headers=HEADERS), "info")
     assert (job["status"], job["attempts"], job["statusMessage"], job["downloadUrls"]) == (
         "FAILED",
-        2,
+        1,
         "No data found",
         [],
     )

@@ -238,8 +238,10 @@ job_request = Table(
     Column("batch_number", Integer),
     Column("encryption_key", Text),
     Column("processed_batches", Json),
-    # Not in SPEC: while a runner processes the request, the instant its claim ends (revision 0004).
+    # Not in SPEC: while a runner processes the request, the instant its claim ends (revision 0004) and the run
+    # holding it (revision 0008): a run that lost its claim writes nothing more to the request.
     Column("lease_until", Ms),
+    Column("lease_owner", Text),
 )
 Index("uq_job_request_request_id", job_request.c.request_id, unique=True)
 # The runner picks one dataset's pending requests (SPEC §6.3 step 1); revision 0004.
@@ -264,6 +266,16 @@ archival_metadata = Table(
     # Not in SPEC: what the archive holds, written on archival and checked before deletion (revision 0003).
     Column("row_count", BigInteger),
     Column("checksum", Text),  # hex SHA-256 of the uncompressed CSV (domain/archive_csv.py)
+)
+
+# Not in SPEC: expiring claims of batch work (an archival partition, revision 0008; docs/batch.md). A row is
+# held by `owner` until `lease_until` (epoch ms) and renewed while the work runs; it is deleted when released.
+batch_lease = Table(
+    "batch_lease",
+    metadata,
+    _text_key("name"),
+    Column("owner", Text, nullable=False),
+    Column("lease_until", Ms, nullable=False),
 )
 
 event_log = Table(
