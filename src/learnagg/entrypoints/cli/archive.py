@@ -85,7 +85,8 @@ def run(
     """Write one gzipped CSV per (course, batch, year, week) of assessment_aggregator and record it.
 
     Weeks already archived are skipped; a failed week is retried on the next run (at most 3 times). Files go to
-    <LEARNAGG_BLOB_URL>/<archival prefix><batchId>_<collectionId>/<year>-<week>-<epochMillis>.csv.gz.
+    <LEARNAGG_BLOB_URL>/<archival prefix><batchId>_<collectionId>/<year>-<week>-<epochMillis>.csv.gz. Runs on any
+    number of machines may start together: each week is claimed with a lease, so each is archived once.
     """
     scope = _scope(batch_id, collection_id, batch_ids)
     cutoff = _before(before)
@@ -107,6 +108,7 @@ def delete(
 
     Scores are recomputed with the archived attempts first, so best scores, attempt counts and agg_details never
     lose an attempt; rows rewritten after archiving are kept. A missing or mismatched file deletes nothing.
+    Concurrent runs split the archives by lease, and never delete while the same week is being archived.
     """
     scope = _scope(batch_id, collection_id, batch_ids)
     with open_app() as application:
