@@ -85,6 +85,11 @@ class WorkerSettings(BaseModel):
         description="`worker --until-idle` and `demo` exit 1 after this many consecutive failures of one job's batch.",
     )
     lease_seconds: int = Field(default=10, ge=1, le=3600, description="Seconds a partition lease lasts (scale-out).")
+    applied_mid_ttl_seconds: int = Field(
+        default=86_400,
+        ge=1,
+        description="Seconds a job remembers the `mid` of an event it applied; a repeat within it is skipped.",
+    )
 
 
 class BusSettings(BaseModel):
@@ -218,11 +223,7 @@ class ArchivalSettings(BaseModel):
         description="Rows per database read while archiving a partition (memory stays flat whatever the table size).",
     )
     lease_seconds: float = Field(
-        default=60,
-        gt=0,
-        le=3600,
-        description="A partition (or archive being deleted) is claimed this long, renewed while a run works on it; "
-        "a crashed run's claims are taken over once they end.",
+        default=60, gt=0, le=3600, description="Seconds a run claims a partition (or archive), renewed while it works."
     )
 
 
