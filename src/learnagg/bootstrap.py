@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any, Literal
 
 from learnagg.adapters.bus.log import DatabaseLog
+from learnagg.adapters.bus.outbox import Outbox, OutboxLog
 from learnagg.adapters.cache import build_cache
 from learnagg.adapters.store.store import Store
 from learnagg.app import App
@@ -53,6 +54,7 @@ JOBS: dict[str, JobSpec] = {
         parse=activity_updater.parse_progress_event,
         counter_names=activity_updater.COUNTERS,
         make_handler=activity_updater.ActivityUpdater,
+        skip_applied_mids=False,  # replays are deduplicated per content by `dedup_key` (dedup-skipped-count)
     ),
     "certificate-pre-processor": JobSpec(
         name="certificate-pre-processor",
@@ -130,26 +132,34 @@ def build_worker(
     if unknown:
         raise ConfigurationError(f"unknown job {unknown[0]!r}; known jobs: {', '.join(JOBS)}")
     ws = app.settings.worker
-    consumers = [
-        JobConsumer(
-            spec=_configured(JOBS[n], app),
-            handler=JOBS[n].make_handler(app),
-            store=app.store,
-            log_=app.log,
-            topics=app.topics,
-            clock=app.clock,
-            batch_size=ws.batch_size,
-            poll_interval=ws.poll_interval,
-            retry_delay=ws.retry_delay,
-            retry_max_delay=ws.retry_max_delay,
-            after_commit=_invalidate_group_cache(app),
-            pause_gc=own_process,
-            metrics=app.metrics,
-            owner=owner,
-            lease_seconds=ws.lease_seconds,
-            partitions=partitions,
-        )
-        for n in names
-    ]
+    consumers = [_consumer(app, JOBS[n], partitions=partitions, owner=owner, own_process=own_process) for n in names]
     retries = ws.max_retries if max_retries == "settings" else max_retries
     return Worker(consumers, poll_interval=ws.poll_interval, max_retries=retries)
+
+
+def _consumer(
+    app: App, spec: JobSpec, *, partitions: Sequence[int] | None, owner: str | None, own_process: bool
+) -> JobConsumer:
+    """One job's consumer; its handler emits through the outbox, relayed after each commit (docs/scale-out.md)."""
+    ws = app.settings.worker
+    emitter = OutboxLog(app.log, Outbox(app.store.dialect))
+    return JobConsumer(
+        spec=_configured(spec, app),
+        handler=spec.make_handler(replace(app, log=emitter)),
+        store=app.store,
+        log_=app.log,
+        topics=app.topics,
+        clock=app.clock,
+        batch_size=ws.batch_size,
+        poll_interval=ws.poll_interval,
+        retry_delay=ws.retry_delay,
+        retry_max_delay=ws.retry_max_delay,
+        after_commit=_invalidate_group_cache(app),
+        pause_gc=own_process,
+        metrics=app.metrics,
+        owner=owner,
+        lease_seconds=ws.lease_seconds,
+        partitions=partitions,
+        emitter=emitter,
+        applied_mid_ttl_seconds=ws.applied_mid_ttl_seconds,
+    )

@@ -125,9 +125,10 @@ def test_p2_missing_identifier_fails_and_the_job_carries_on(app):
     load(app, hierarchy())
     bad = progress("L1", batchId="")
     counters = run(app, bad, "[1, 2]", progress("L1"))
+    src, job = "ActivityAggregateUpdater", "activity-aggregate-updater"
     assert [f["metadata"] for f in failed(app)] == [
-        {"validation_error": "batchId is mandatory", "src": "ActivityAggregateUpdater", "failed_ts": T},
-        {"validation_error": "event is not a JSON object", "src": "ActivityAggregateUpdater", "failed_ts": T},
+        {"validation_error": "batchId is mandatory", "src": src, "failed_ts": T, "failed_id": f"{job}:0:1"},
+        {"validation_error": "event is not a JSON object", "src": src, "failed_ts": T, "failed_id": f"{job}:0:2"},
     ]
     assert {k: v for k, v in failed(app)[0].items() if k != "metadata"} == bad
     assert counters["failed-event-count"] == 2 and counters["success-event-count"] == 1

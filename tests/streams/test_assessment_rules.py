@@ -59,7 +59,12 @@ def test_a1_not_json_goes_to_failed_topic_as_raw_and_worker_carries_on(app):
     [bad] = failed(app)
     assert bad == {
         "raw": "{not json",
-        "metadata": {"validation_error": "event is not a JSON object", "src": "AssessmentAggregator", "failed_ts": T},
+        "metadata": {
+            "validation_error": "event is not a JSON object",
+            "src": "AssessmentAggregator",
+            "failed_ts": T,
+            "failed_id": "assessment-aggregator:0:1",  # <job>:<partition>:<position of the source event>
+        },
     }
     assert len(attempts(app)) == 1
 
@@ -76,6 +81,7 @@ def test_a1_float_assessment_ts_is_refused_with_original_event_kept(app):
         "validation_error": "assessmentTs must be an integer",
         "src": "AssessmentAggregator",
         "failed_ts": T,
+        "failed_id": "assessment-aggregator:0:1",
     }
     assert {k: v for k, v in bad.items() if k != "metadata"} == {k: v for k, v in event.items() if k != "metadata"}
     assert attempts(app) == [] and activity_rows(app) == []

@@ -65,7 +65,9 @@ def issue_certificate_request(
     }
 
 
-def failed_event(raw_text: str, event: object, reason: str, src: str, now: int) -> dict[str, Any]:
+def failed_event(
+    raw_text: str, event: object, reason: str, src: str, now: int, failed_id: str | None = None
+) -> dict[str, Any]:
     """The failed-topic envelope: the original event unchanged plus ``metadata`` (SPEC §3.5).
 
     Args:
@@ -74,8 +76,11 @@ def failed_event(raw_text: str, event: object, reason: str, src: str, now: int) 
         reason: the validation_error text.
         src: the job name (`AssessmentAggregator`, …).
         now: epoch ms.
+        failed_id: ``<job>:<partition>:<position>`` of the source event (docs/scale-out.md), left out when None.
     """
-    meta = {"validation_error": reason, "src": src, "failed_ts": now}
+    meta: dict[str, Any] = {"validation_error": reason, "src": src, "failed_ts": now}
+    if failed_id is not None:
+        meta["failed_id"] = failed_id
     if not isinstance(event, dict):
         return {"raw": raw_text, "metadata": meta}
     out = dict(event)

@@ -11,27 +11,25 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection
 
 from learnagg.adapters.bus.leases import worker_id
-from learnagg.adapters.bus.log import EventLog, LeaseLost, LogEvent
+from learnagg.adapters.bus.log import EventLog, LeaseLost
+from learnagg.adapters.bus.outbox import OutboxLog
 from learnagg.adapters.metrics import Metrics
 from learnagg.adapters.store.store import Store
-from learnagg.domain.assess_event import InvalidEvent
 from learnagg.domain.clock import Clock
-from learnagg.domain.messages import failed_event
 from learnagg.domain.topics import Topics
 from learnagg.errors import LearnaggError, first_line
 from learnagg.logs import job_context
+from learnagg.streams.delivery import Delivery
+from learnagg.streams.failures import envelope, parse_batch
 from learnagg.streams.handler import BatchResult, Handler, Incoming, JobSpec
 from learnagg.streams.loop import LoopService
 from learnagg.streams.ownership import PartitionOwnership
 from learnagg.streams.retry import backoff_delay, describe, internal_error_reason, is_transient
 
 log = logging.getLogger(__name__)
-
-NOT_AN_OBJECT = "event is not a JSON object"
 
 
 class JobFailed(LearnaggError):
@@ -67,8 +65,13 @@ class JobConsumer(LoopService):
         owner: str | None = None,
         lease_seconds: float = 10.0,
         partitions: Sequence[int] | None = None,
+        emitter: OutboxLog | None = None,
+        applied_mid_ttl_seconds: float = 86_400,
     ) -> None:
         """Bind the job to its topics, store and log; ``after_commit`` runs after each committed batch.
+
+        ``emitter`` is the outbox log the handler emits through (docs/scale-out.md "The outbox"); failed envelopes
+        go through it too, and what it holds is relayed after each commit.
 
         ``owner`` is this worker's id (``<hostname>:<pid>`` by default), ``lease_seconds`` the lease period of its
         partitions and ``partitions`` the partitions it is pinned to (None: an even share of the live workers').
@@ -106,6 +109,15 @@ class JobConsumer(LoopService):
             lease_seconds=lease_seconds,
             pinned=partitions,
         )
+        self.delivery = Delivery(
+            store=store,
+            log_=log_,
+            consumer=self.consumer,
+            clock=clock,
+            emitter=emitter,
+            applied_mid_ttl_seconds=applied_mid_ttl_seconds,
+            relay_every=self.ownership.lease_ms / 3000,
+        )
         self.drain = False  # set by `Worker.start(until_idle=True)`: wait for partitions held by others
         self._turn = 0
 
@@ -122,7 +134,7 @@ class JobConsumer(LoopService):
             except Exception as exc:
                 self._failed_attempt(exc)
                 raise
-            handled = 0
+            handled = self.delivery.relay_if_due()  # what a crash left between a commit and its relay
             if owned:
                 self._turn = (self._turn + 1) % len(owned)
             for partition in owned[self._turn :] + owned[: self._turn]:
@@ -158,16 +170,25 @@ class JobConsumer(LoopService):
                 if not events:
                     self.consecutive_failures = 0
                     return 0
-                parsed, failures, internal = self._parse(events)
+                parsed, failures, internal = parse_batch(self.spec.parse, events)
+                duplicates = 0
+                if self.spec.skip_applied_mids:
+                    parsed, duplicates = self.delivery.skip_applied(conn, parsed)
+                self.delivery.begin(partition)
                 results: list[BatchResult] = []
                 poisoned: list[tuple[Incoming[Any], str]] = []
                 self._handle(conn, parsed, results, poisoned)
+                refused = {id(i) for r in results for i, _ in r.failures} | {id(i) for i, _ in poisoned}
                 for result in results:
-                    failures.extend((i.raw_text, i.raw, reason) for i, reason in result.failures)
-                internal.extend((i.raw_text, i.raw, reason) for i, reason in poisoned)
+                    failures.extend((i.seq, i.raw_text, i.raw, reason) for i, reason in result.failures)
+                internal.extend((i.seq, i.raw_text, i.raw, reason) for i, reason in poisoned)
                 failures.extend(internal)
                 now = self.clock()
-                self.log.append(conn, self.failed_topic, [(None, self._envelope(*f, now)) for f in failures], now)
+                src, where = self.spec.src, f"{self.consumer}:{partition}"
+                envelopes = [(None, envelope(*f, src=src, now=now, where=where)) for f in failures]
+                self.delivery.emit(conn, self.failed_topic, envelopes, now)
+                if self.spec.skip_applied_mids:
+                    self.delivery.record(conn, (i for i in parsed if id(i) not in refused), now)
                 self.log.commit(
                     conn,
                     self.consumer,
@@ -180,8 +201,10 @@ class JobConsumer(LoopService):
         except LeaseLost as exc:
             log.warning("%s: batch rolled back: %s", self.spec.name, exc)
             self.ownership.lost(partition)
+            self.delivery.emitter.added = 0
             return 0
         except Exception as exc:
+            self.delivery.emitter.added = 0
             # SPEC §2.5: an internal error does not advance the offset; the batch is retried as a whole.
             self._failed_attempt(exc)
             raise
@@ -189,6 +212,7 @@ class JobConsumer(LoopService):
             if self.pause_gc:
                 gc.enable()
         self.consecutive_failures = 0
+        self.delivery.after_commit()
         # Count only what was committed, so a retried batch is never counted twice.
         merged = BatchResult()
         for result in results:
@@ -199,6 +223,8 @@ class JobConsumer(LoopService):
         committed["failed"] += len(failures)
         if internal:
             committed["poison"] += len(internal)
+        if duplicates:
+            committed["duplicate"] += duplicates
         self.counters.update(committed)
         self._observe(committed, time.perf_counter() - started)
         if self.after_commit is not None:
@@ -252,37 +278,6 @@ class JobConsumer(LoopService):
             delay,
             describe(exc),
         )
-
-    def _parse(
-        self, events: Sequence[LogEvent]
-    ) -> tuple[list[Incoming[Any]], list[tuple[str, Any, str]], list[tuple[str, Any, str]]]:
-        """Decode and validate: the messages, the invalid events, and those whose parsing raised an internal error."""
-        parsed: list[Incoming[Any]] = []
-        failures: list[tuple[str, Any, str]] = []
-        internal: list[tuple[str, Any, str]] = []
-        for ev in events:
-            try:
-                raw = orjson.loads(ev.payload)
-            except orjson.JSONDecodeError:
-                failures.append((ev.payload, None, NOT_AN_OBJECT))
-                continue
-            try:
-                message = self.spec.parse(raw)
-            except InvalidEvent as exc:
-                failures.append((ev.payload, raw, exc.reason))
-                continue
-            except Exception as exc:  # RecursionError on deep nesting, OverflowError, …: this event only
-                internal.append((ev.payload, raw, internal_error_reason(exc)))
-                continue
-            parsed.append(Incoming(ev.payload, raw, message))
-        return parsed, failures, internal
-
-    def _envelope(self, raw_text: str, raw: Any, reason: str, now: int) -> str:
-        """The failed-topic message; the raw text form when the decoded event cannot be encoded again."""
-        try:
-            return _dumps(failed_event(raw_text, raw, reason, self.spec.src, now))
-        except TypeError:  # orjson.JSONEncodeError: nesting beyond orjson's limit, an integer beyond 64 bits
-            return _dumps(failed_event(raw_text, None, reason, self.spec.src, now))
 
     def _observe(self, counters: Counter[str], seconds: float | None) -> None:
         """Add committed counters (reference names) and a batch duration to the metrics, if any."""
@@ -389,7 +384,3 @@ class Worker(LoopService):
 
         signal.signal(signal.SIGTERM, _handler)
         signal.signal(signal.SIGINT, _handler)
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()

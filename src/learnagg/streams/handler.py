@@ -19,6 +19,7 @@ class Incoming(Generic[M]):
     raw_text: str
     raw: dict[str, Any]
     message: M
+    seq: int = 0  # its position in the log (failed envelopes name it in `metadata.failed_id`)
 
 
 @dataclass(slots=True)
@@ -50,3 +51,6 @@ class JobSpec:
     parse: Callable[[object], Any]
     counter_names: dict[str, str]
     make_handler: Callable[..., Handler[Any]]
+    # Skip an event whose `mid` the job already applied (docs/scale-out.md); off for a job that deduplicates
+    # replays itself and counts them as the reference job does.
+    skip_applied_mids: bool = True

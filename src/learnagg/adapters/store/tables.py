@@ -324,6 +324,26 @@ consumer_member = Table(
     Column("lease_until", Ms, nullable=False),
 )
 
+# Events a job emitted in its transaction, relayed to the bus after commit (docs/scale-out.md "The outbox"):
+# `consumer` and `partition` name the (job, partition) whose batch emitted them.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("topic", Text, nullable=False),
+    Column("key", Text),
+    Column("payload", Text, nullable=False),
+    Column("consumer", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("created_on", Ms, nullable=False),
+)
+
+# The `mid`s a job applied recently (pruned after `worker.applied_mid_ttl_seconds`): a repeated one is skipped.
+applied_mid = Table(
+    "applied_mid", metadata, _text_key("consumer"), _text_key("mid"), Column("applied_on", Ms, nullable=False)
+)
+Index("ix_applied_mid_consumer_applied_on", applied_mid.c.consumer, applied_mid.c.applied_on)
+
 dedup_key = Table(
     "dedup_key",
     metadata,

@@ -107,9 +107,11 @@ def events(
 def consumers() -> None:
     """One line per (job, partition): owner, lease_until (epoch ms), position, lag and outbox_pending."""
     from learnagg import bootstrap
+    from learnagg.adapters.bus.outbox import Outbox
 
     with open_app() as la, la.store.read() as conn:
         log_: Any = la.log
+        pending = Outbox(la.store.dialect).pending(conn)
         for spec in bootstrap.JOBS.values():
             topic = la.topics.name(spec.input_suffix)
             lags: dict[int, int] = log_.lags(conn, spec.name, topic)
@@ -128,6 +130,6 @@ def consumers() -> None:
                         "lease_until": row.lease_until if row is not None else None,
                         "position": row.seq if row is not None else 0,
                         "lag": lag,
-                        "outbox_pending": 0,  # no outbox yet: emitted events go to the log in the job's transaction
+                        "outbox_pending": pending[(spec.name, partition)],
                     }
                 )
