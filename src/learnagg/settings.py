@@ -85,11 +85,7 @@ class WorkerSettings(BaseModel):
         description="`worker --until-idle` and `demo` exit 1 after this many consecutive failures of one job's batch.",
     )
     lease_seconds: int = Field(default=10, ge=1, le=3600, description="Seconds a partition lease lasts (scale-out).")
-    applied_mid_ttl_seconds: int = Field(
-        default=86_400,
-        ge=1,
-        description="Seconds a job remembers the `mid` of an event it applied; a repeat within it is skipped.",
-    )
+    applied_mid_ttl_seconds: int = Field(default=86_400, ge=1, description="Seconds a job skips a `mid` it applied.")
 
 
 class BusSettings(BaseModel):
