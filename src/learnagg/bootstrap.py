@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from learnagg.adapters.bus.log import DatabaseLog
 from learnagg.adapters.bus.outbox import Outbox, OutboxLog
+from learnagg.adapters.bus.redis_streams import RedisStreamsLog
 from learnagg.adapters.cache import build_cache
 from learnagg.adapters.store.store import Store
 from learnagg.app import App
@@ -84,17 +85,28 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
     """Build the application parts from settings (loaded from the environment when not given)."""
     settings = settings or load_settings()
     store = store or Store(settings.database_url)
-    if settings.bus_url and settings.bus_url not in ("db", "database"):
-        raise ConfigurationError(
-            f"unsupported LEARNAGG_BUS_URL {settings.bus_url!r}: only the embedded database log is available"
-        )
+    topics = Topics(settings.env)
     return App(
         settings=settings,
         store=store,
-        log=DatabaseLog(store.dialect),
-        topics=Topics(settings.env),
+        log=_bus(settings.bus_url, store, topics),
+        topics=topics,
         clock=clock or system_clock,
         cache=build_cache(settings.group_agg.cache.enabled, settings.redis_url, settings.group_agg.cache.ttl_seconds),
+    )
+
+
+def _bus(url: str, store: Store, topics: Topics) -> DatabaseLog:
+    """The event bus named by ``bus_url``: the embedded log (empty, ``db``) or Redis Streams (``redis://``)."""
+    if not url or url in ("db", "database"):
+        return DatabaseLog(store.dialect)
+    if url.startswith(("redis://", "rediss://")):
+        readers: dict[str, list[str]] = {}
+        for spec in JOBS.values():
+            readers.setdefault(topics.name(spec.input_suffix), []).append(spec.name)
+        return RedisStreamsLog(store.dialect, url, readers=readers)
+    raise ConfigurationError(
+        f"unsupported LEARNAGG_BUS_URL {url!r}: use empty or 'db' (the embedded log) or redis://host:port/db"
     )
 
 

@@ -109,6 +109,7 @@ class Delivery:
         if time.monotonic() < self._relay_due:
             return 0
         self._relay_due = time.monotonic() + self.relay_every
+        self.trim()
         try:
             with self.store.read() as conn:
                 if not self.outbox.has_pending(conn):
@@ -117,6 +118,18 @@ class Delivery:
             log.warning("%s: could not read the outbox, retried later: %s", self.consumer, first_line(exc))
             return 0
         return self._relay_logged()
+
+    def trim(self) -> int:
+        """On a bus that keeps its own entries (Redis Streams), drop those every reading job has committed past."""
+        trim = getattr(self.bus, "trim", None)
+        if trim is None:
+            return 0
+        try:
+            with self.store.read() as conn:
+                return int(trim(conn))
+        except Exception as exc:
+            log.warning("%s: could not trim the bus, retried later: %s", self.consumer, first_line(exc))
+            return 0
 
     def _relay_logged(self, *, soon: bool = False) -> int:
         try:
