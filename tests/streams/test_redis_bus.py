@@ -16,6 +16,7 @@ from learnagg.adapters.store import schema
 from learnagg.adapters.store.store import Store
 from learnagg.adapters.store.tables import consumer_offset
 from learnagg.bench.redisserver import RedisServer
+from learnagg.errors import ConfigurationError
 from learnagg.settings import Settings
 from tests.conftest import T
 from tests.streams.test_partitions import _events
@@ -123,3 +124,8 @@ def test_trimming_never_drops_an_unconsumed_entry(redis_app) -> None:
     drain(redis_app, [JOB])
     with redis_app.store.read() as conn:
         assert log_.lag(conn, JOB, topic) == 0
+
+
+def test_an_unknown_bus_url_is_refused(database_url) -> None:
+    with pytest.raises(ConfigurationError, match="redis://host:port/db"):
+        bootstrap.build(Settings(database_url=database_url, bus_url="kafka://broker:9092"))
