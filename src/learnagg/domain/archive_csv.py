@@ -1,4 +1,5 @@
-"""Archived assessment files (SPEC §6.2, D5): partitions, names, and writing the 12-column gzipped CSV."""
+"""Archived assessment files (docs/batch.md#assessment-archival, docs/batch.md#exhaust-reports): partitions, names, and
+writing the 12-column gzipped CSV."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
-# SPEC §6.2 step 3, in this order.
+# docs/batch.md#assessment-archival, in this order.
 COLUMNS = (
     "course_id",
     "batch_id",
@@ -28,7 +29,8 @@ COLUMNS = (
     "updated_on",
     "question",
 )
-# Keys of each archived question object, in the order SPEC §6.2 step 3 lists them (not the stored order of §2.2).
+# Keys of each archived question object, in the order docs/batch.md#assessment-archival lists them (not the stored order
+# of docs/reference/data-model.md#assessment-aggregator).
 QUESTION_KEYS = (
     "id",
     "assess_ts",
@@ -41,7 +43,8 @@ QUESTION_KEYS = (
     "description",
     "duration",
 )
-# The stored key order of a question (SPEC §2.2), as the assessment aggregator writes it.
+# The stored key order of a question (docs/reference/data-model.md#assessment-aggregator), as the assessment aggregator
+# writes it.
 _STORED_KEYS = (
     "id",
     "assess_ts",
@@ -66,7 +69,8 @@ WEEK_SHIFT_MS = 3 * DAY_MS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 FLUSH_CHARS = 1 << 20  # uncompressed text buffered before it is hashed and compressed
-# The reference's legacy text timestamps, `yyyy-MM-dd HH:mm:ss:SSSZ` (SPEC §2.3), which fromisoformat cannot read.
+# The reference's legacy text timestamps, `yyyy-MM-dd HH:mm:ss:SSSZ` (docs/reference/data-model.md#enrolment), which
+# fromisoformat cannot read.
 _SPECIAL = re.compile(r'[,"\r\n]')  # D5: a field holding one of these is quoted
 
 Dumps = Callable[[Any], str]
@@ -77,11 +81,12 @@ def _compact_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-# -- partitions and names (SPEC §6.2 archive mode, steps 1–3) ------------------------------------------------
+# -- partitions and names (docs/batch.md#assessment-archival archive mode, steps 1–3) ----------------------------------
 
 
 def md5u(text: str) -> str:
-    """``MD5U(s)``: the MD5 of the UTF-8 bytes of ``text`` as 32 upper-case hex digits (SPEC C7)."""
+    """``MD5U(s)``: the MD5 of the UTF-8 bytes of ``text`` as 32 upper-case hex digits
+    (docs/reference/data-model.md#c7)."""
     return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest().upper()
 
 
@@ -91,7 +96,7 @@ def request_id(collection_id: str, batch_id: str, year: int, week: int) -> str:
 
 
 def request_data(collection_id: str, batch_id: str, year: int, week: int) -> dict[str, Any]:
-    """The ``request_data`` of an `archival_metadata` row (SPEC §2.5)."""
+    """The ``request_data`` of an `archival_metadata` row (docs/reference/data-model.md#reports-and-archival)."""
     return {
         "archivalTable": ARCHIVAL_TABLE,
         "batchId": batch_id,
@@ -142,7 +147,8 @@ class Period:
 def bucket_periods(bucket: int) -> list[Period]:
     """The periods of one Monday-to-Monday week: one, or two when 1 January falls inside it.
 
-    The year is the calendar year, not the ISO year (SPEC §6.2 step 1), so the days of a week before and after
+    The year is the calendar year, not the ISO year (docs/batch.md#assessment-archival), so the days of a week before
+    and after
     1 January belong to two partitions with the same week number.
     """
     start = bucket * WEEK_MS - WEEK_SHIFT_MS
@@ -156,13 +162,13 @@ def period_cutoff(ms: int) -> int:
     """The latest partition boundary at or before ``ms``: a Monday 00:00 or a 1 January 00:00 UTC.
 
     Archiving rows with ``updated_on < period_cutoff(d)`` takes whole partitions only, so `--before` never
-    archives part of a week (whose remaining rows would then never be archived, SPEC §6.2 step 2).
+    archives part of a week (whose remaining rows would then never be archived, docs/batch.md#assessment-archival).
     """
     monday = week_bucket(ms) * WEEK_MS - WEEK_SHIFT_MS
     return max(monday, to_epoch_ms(datetime(to_datetime(ms).year, 1, 1)))
 
 
-# -- rendering (SPEC §6.2 step 3, D5) -----------------------------------------------------------------------
+# -- rendering (docs/batch.md#assessment-archival, docs/batch.md#exhaust-reports) --------------------------------------
 
 
 @functools.lru_cache(maxsize=4096)
@@ -194,8 +200,8 @@ def question_json(
     if questions is None:
         return None
     if isinstance(questions, str):
-        # Objects parsed here are ours: one in the stored key order (SPEC §2.2) only needs `description` and
-        # `duration` moved to the end, several times cheaper than building a new dict.
+        # Objects parsed here are ours: one in the stored key order (docs/reference/data-model.md#assessment-aggregator)
+        # only needs `description` and `duration` moved to the end, several times cheaper than building a new dict.
         parsed = loads(questions)
         for q in parsed:
             if type(q) is dict and tuple(q) == _STORED_KEYS:
@@ -212,7 +218,7 @@ def _reordered(question: Any) -> Any:
 def _field(value: Any) -> str:
     """One D5 field: None is empty; quoted only when it holds ``,``, ``"``, CR or LF; quotes doubled.
 
-    Doubles are written as Python's float repr, always with a fraction (SPEC C4).
+    Doubles are written as Python's float repr, always with a fraction (docs/reference/data-model.md#c4).
     """
     if value is None:
         return ""

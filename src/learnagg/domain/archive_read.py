@@ -1,4 +1,5 @@
-"""Reading archived assessment files back (SPEC §6.2 archive step 4, delete step 1): rows, count and checksum."""
+"""Reading archived assessment files back (docs/batch.md#assessment-archival archive step 4, delete step 1): rows, count
+and checksum."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ MAX_TIMESTAMP_MS = 253_402_300_799_999
 MAX_ABS_DOUBLE = 1e15
 _DOUBLE_TEXT = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
 
-# The reference's legacy text timestamps, `yyyy-MM-dd HH:mm:ss:SSSZ` (SPEC §2.3), which fromisoformat cannot read.
+# The reference's legacy text timestamps, `yyyy-MM-dd HH:mm:ss:SSSZ` (docs/reference/data-model.md#enrolment), which
+# fromisoformat cannot read.
 _LEGACY_TS = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}):(\d{3})(Z|[+-]\d{2}:?\d{2})?")
 
 

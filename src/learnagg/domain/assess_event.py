@@ -1,4 +1,5 @@
-"""Assessment batch events: validation (SPEC A1) and normalisation of ASSESS answers (SPEC A2).
+"""Assessment batch events: validation (docs/jobs/assessment.md#a1) and normalisation of ASSESS answers
+(docs/jobs/assessment.md#a2).
 
 Every value the aggregator reads is also held to the input bounds of `learnagg.domain.bounds`; with
 ``every_field`` (the APIs) the fields the aggregator ignores are held to them too (docs/threat-model.md).
@@ -28,7 +29,7 @@ from learnagg.domain.bounds import (
 from learnagg.domain.numbers import is_integer, is_number, is_numeric, to_double
 
 _MANDATORY_FIELDS = ("courseId", "batchId", "userId", "contentId")
-# The fields the aggregator reads (SPEC §3.1), per level; `every_field` also checks all the others.
+# The fields the aggregator reads (docs/reference/events.md#e1), per level; `every_field` also checks all the others.
 _EVENT_FIELDS = frozenset((*_MANDATORY_FIELDS, "assessmentTs", "events", "attemptId"))
 _ANSWER_FIELDS = frozenset(("ets", "edata"))
 _EDATA_FIELDS = frozenset(("score", "duration", "resvalues", "item"))
@@ -39,13 +40,14 @@ _MAX_ABS_INT = int(MAX_ABS_NUMBER)
 
 
 class InvalidEvent(Exception):
-    """An event that fails a SPEC check; `reason` is the exact validation_error text."""
+    """An event that fails a documented check (docs/jobs/assessment.md#a1); `reason` is the exact validation_error
+    text."""
 
     def __init__(self, reason: str, field: str | None = None, value: object = None) -> None:
         """Create the error.
 
         Args:
-            reason: The exact ``validation_error`` message of SPEC A1 (or of a broken input bound).
+            reason: The exact ``validation_error`` message of docs/jobs/assessment.md#a1 (or of a broken input bound).
             field: The path of the offending field (``events[0].edata.score``), when the check names one.
             value: The offending value, when known (APIs show a short form of it).
         """
@@ -60,7 +62,8 @@ def _refuse(field: str, rule: str, value: object) -> InvalidEvent:
 
 
 class Question(NamedTuple):
-    """One normalised ASSESS answer (SPEC A2): the stored ``question`` structure of SPEC §2.2."""
+    """One normalised ASSESS answer (docs/jobs/assessment.md#a2): the stored ``question`` structure of
+    docs/reference/data-model.md#assessment-aggregator."""
 
     id: str | None
     assess_ts: int
@@ -74,7 +77,7 @@ class Question(NamedTuple):
     params: tuple[dict[str, str], ...]
 
     def to_json(self) -> dict[str, object]:
-        """Return the JSON-ready form, with keys in the order of SPEC §2.2.
+        """Return the JSON-ready form, with keys in the order of docs/reference/data-model.md#assessment-aggregator.
 
         Returns:
             A new dict; ``resvalues`` and ``params`` are new lists sharing the (never mutated) maps.
@@ -95,7 +98,7 @@ class Question(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class AssessmentBatchEvent:
-    """A validated assessment batch event (SPEC §3.1)."""
+    """A validated assessment batch event (docs/reference/events.md#e1)."""
 
     course_id: str
     batch_id: str
@@ -107,7 +110,7 @@ class AssessmentBatchEvent:
 
     @property
     def is_recompute(self) -> bool:
-        """True when the event carries no answers (SPEC A4)."""
+        """True when the event carries no answers (docs/jobs/assessment.md#a4)."""
         return not self.questions
 
 
@@ -128,7 +131,7 @@ def _double(value: object) -> float:
 
 
 def _doubles_without_nulls(value: object) -> object:
-    """Render every number as a double and drop null object members, at every depth (SPEC A2)."""
+    """Render every number as a double and drop null object members, at every depth (docs/jobs/assessment.md#a2)."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if is_number(value):
@@ -147,7 +150,8 @@ def _map_value_text(value: object) -> str:
 
 
 def _checked_map(m: dict[str, object], field: str, level: int) -> dict[str, str]:
-    """A map of ``resvalues``/``params`` (at ``level``) within the bounds, its values as text (SPEC A2)."""
+    """A map of ``resvalues``/``params`` (at ``level``) within the bounds, its values as text
+    (docs/jobs/assessment.md#a2)."""
     rule = json_violation(m, level=level, numbers=True)
     if rule is not None:
         raise _refuse(field, rule, m)
@@ -155,14 +159,15 @@ def _checked_map(m: dict[str, object], field: str, level: int) -> dict[str, str]
 
 
 def _text(value: object) -> str | None:
-    """Strings kept, null/absent is None, other values become compact JSON text (SPEC A2)."""
+    """Strings kept, null/absent is None, other values become compact JSON text (docs/jobs/assessment.md#a2)."""
     if value is None or isinstance(value, str):
         return value
     return _compact(value)
 
 
 def _numeric(value: object, where: str, path: str) -> float:
-    """A number field of SPEC A1/A2: float/int fast, numeric text or null accepted, anything else refused.
+    """A number field (docs/jobs/assessment.md#a1, #a2): float/int fast, numeric text or null accepted, anything else
+    refused.
 
     The number (text included) must also be finite with an absolute value of at most 1e15.
     """
@@ -185,7 +190,8 @@ def _numeric(value: object, where: str, path: str) -> float:
 
 
 def _objects(value: object, where: str, path: str, level: int) -> tuple[dict[str, str], ...]:
-    """An array-of-objects field of SPEC A1 (the array at ``level``), normalised (SPEC A2) within the bounds."""
+    """An array-of-objects field of docs/jobs/assessment.md#a1 (the array at ``level``), normalised
+    (docs/jobs/assessment.md#a2) within the bounds."""
     if value is None:
         return ()
     if type(value) is not list or not all(type(m) is dict for m in value):
@@ -199,7 +205,8 @@ def _objects(value: object, where: str, path: str, level: int) -> tuple[dict[str
 
 
 def _item_text(value: object, where: str, name: str) -> str | None:
-    """The slow path of a ``title``/``type``/``desc``/``id`` value (SPEC A2) that is not a NUL-free string."""
+    """The slow path of a ``title``/``type``/``desc``/``id`` value (docs/jobs/assessment.md#a2) that is not a NUL-free
+    string."""
     if value is None:
         return None
     rule = NUL_RULE if type(value) is str else json_violation(value, level=_ITEM_LEVEL + 1, numbers=True)
@@ -261,9 +268,10 @@ def _parse_answer(index: int, raw: object, every_field: bool) -> Question:
 def parse_assessment_event(
     raw: object, *, max_questions: int = DEFAULT_MAX_QUESTIONS, every_field: bool = False
 ) -> AssessmentBatchEvent:
-    """Validate (SPEC A1) and normalise (SPEC A2) one assessment batch event, within the input bounds.
+    """Validate (docs/jobs/assessment.md#a1) and normalise (docs/jobs/assessment.md#a2) one assessment batch event,
+    within the input bounds.
 
-    Checks run in SPEC order and the first failure wins; answers are checked in array order. Each bound is
+    Checks run in the documented order and the first failure wins; answers are checked in array order. Each bound is
     checked right after the A1 check of the same field (``assessmentTs`` an integer, then its range).
 
     Args:

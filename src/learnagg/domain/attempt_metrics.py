@@ -1,4 +1,5 @@
-"""Attempt history (`agg_details`): parse, merge, render and per-content score metrics (SPEC §2.1, S2–S7)."""
+"""Attempt history (`agg_details`): parse, merge, render and per-content score metrics
+(docs/reference/data-model.md#user-activity-agg, docs/jobs/assessment.md#score-aggregation)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ _LEGACY_DATE = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
-    """One attempt of one content, as used by score aggregation (SPEC S2)."""
+    """One attempt of one content, as used by score aggregation (docs/jobs/assessment.md#s2)."""
 
     attempt_id: str
     content_id: str
@@ -58,7 +59,7 @@ def _reject_constant(name: str) -> object:
 
 
 def _is_non_empty_string(value: object) -> TypeGuard[str]:
-    # SPEC C8: a JSON string that is not empty or whitespace-only.
+    # docs/reference/data-model.md#c8: a JSON string that is not empty or whitespace-only.
     return isinstance(value, str) and value.strip() != ""
 
 
@@ -140,7 +141,8 @@ def _parse_entry(text: str, zone: ZoneInfo) -> AttemptRecord | None:
 
 
 def parse_agg_details(entries: Sequence[str] | None, legacy_zone: str = "UTC") -> AttemptHistory:
-    """Parse a stored `agg_details` list into attempt records and opaque entries (SPEC §2.1, S2).
+    """Parse a stored `agg_details` list into attempt records and opaque entries
+    (docs/reference/data-model.md#user-activity-agg, docs/jobs/assessment.md#s2).
 
     Accepts the written shape and both legacy shapes: (a) a date string in ``last_attempted_on`` read in
     ``legacy_zone`` with second precision, and (b) ``attempted_on`` in epoch seconds. An entry that is not
@@ -173,7 +175,7 @@ def parse_agg_details(entries: Sequence[str] | None, legacy_zone: str = "UTC") -
 
 
 def merge_attempts(*sources: Iterable[AttemptRecord]) -> dict[tuple[str, str], AttemptRecord]:
-    """Key records by (content_id, attempt_id); a later record overlays an earlier one (SPEC S3).
+    """Key records by (content_id, attempt_id); a later record overlays an earlier one (docs/jobs/assessment.md#s3).
 
     Call as ``merge_attempts(history.records, extra, live)`` so that live rows win.
 
@@ -191,7 +193,7 @@ def merge_attempts(*sources: Iterable[AttemptRecord]) -> dict[tuple[str, str], A
 
 
 def _timestamp_key(record: AttemptRecord) -> tuple[bool, int]:
-    # A null last_attempted_on counts as the oldest (SPEC S4).
+    # A null last_attempted_on counts as the oldest (docs/jobs/assessment.md#s4).
     return (record.last_attempted_on is not None, record.last_attempted_on or 0)
 
 
@@ -227,7 +229,7 @@ def _by_content(records: Iterable[AttemptRecord]) -> dict[str, list[AttemptRecor
 
 
 def content_metrics(records: Iterable[AttemptRecord], grading_method: str = "best") -> dict[str, float]:
-    """Compute ``score:c``, ``max_score:c`` and ``attempts_count:c`` for every content c (SPEC S4).
+    """Compute ``score:c``, ``max_score:c`` and ``attempts_count:c`` for every content c (docs/jobs/assessment.md#s4).
 
     Args:
         records: The merged records (one per (content_id, attempt_id)).
@@ -257,7 +259,8 @@ def render_agg_details(
     opaque: Sequence[str] = (),
     entry_type: str = "attempt_metrics",
 ) -> list[str]:
-    """Render the `agg_details` list to write (SPEC §2.1, S5).
+    """Render the `agg_details` list to write (docs/reference/data-model.md#user-activity-agg,
+    docs/jobs/assessment.md#s5).
 
     Args:
         records: The merged records.
@@ -292,7 +295,8 @@ def render_agg_details(
 
 
 def latest_attempt_id(records: Iterable[AttemptRecord]) -> str:
-    """Return the latest attempt id when the records cover exactly one content, else ``""`` (SPEC S7).
+    """Return the latest attempt id when the records cover exactly one content, else ``""``
+    (docs/jobs/assessment.md#s7).
 
     Args:
         records: The merged records.
@@ -317,7 +321,8 @@ def _numeric_items(values: Mapping[str, object] | None) -> Iterable[tuple[str, f
 
 
 def merged_view(agg: Mapping[str, object] | None, aggregates: Mapping[str, object] | None) -> dict[str, float]:
-    """Return ``merged(row)``: ``agg`` widened to doubles with every ``aggregates`` key overlaid (SPEC §2.1).
+    """Return ``merged(row)``: ``agg`` widened to doubles with every ``aggregates`` key overlaid
+    (docs/reference/data-model.md#user-activity-agg).
 
     Args:
         agg: The legacy integer map; None counts as empty.

@@ -1,4 +1,4 @@
-"""Keys of the group-aggregate cache (SPEC §5.4 step 3, §5.5): every key of group G starts with ``G:``."""
+"""Keys of the group-aggregate cache (docs/api.md#group-aggregates): every key of group G starts with ``G:``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Certificate templates of a batch: selection (K2), validity and parsing (K3), score thresholds (SPEC §4.4)."""
+"""Certificate templates of a batch: selection (K2), validity and parsing (K3), score thresholds
+(docs/jobs/certificates.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from learnagg.domain.numbers import is_number
 
 _CRITERIA_KEYS = ("enrollment", "assessment", "user", "users")
 
-# SPEC K6.4: the operators of a score threshold; any other operator gives false.
+# docs/jobs/certificates.md#k6: the operators of a score threshold; any other operator gives false.
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "=": operator.eq,
     "EQ": operator.eq,
@@ -42,7 +43,7 @@ class ScoreRule:
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A valid certificate template (SPEC §2.3 fields parsed, K3 checked)."""
+    """A valid certificate template (docs/reference/data-model.md#enrolment fields parsed, K3 checked)."""
 
     key: str
     identifier: str
@@ -64,7 +65,7 @@ def _text(value: object) -> str:
 
 
 def svg_templates(cert_templates: object) -> list[tuple[str, Mapping[str, Any]]]:
-    """K2: the batch's templates whose ``url`` contains ``.svg``, in key order (SPEC C6)."""
+    """K2: the batch's templates whose ``url`` contains ``.svg``, in key order (docs/reference/data-model.md#c6)."""
     if not isinstance(cert_templates, Mapping):
         return []
     return [
@@ -141,7 +142,7 @@ def parse_template(key: str, fields: Mapping[str, Any]) -> Template | None:
 
     Valid means: a non-empty ``url``; ``criteria`` a JSON object with a non-null ``enrollment``, ``assessment``,
     ``user`` or ``users``; a present ``assessment`` has a numeric ``score`` or an object of numeric thresholds.
-    Where SPEC is silent the reference would crash, so these also make a template invalid: a criterion that is not
+    Where the docs are silent the reference would crash, so these also make a template invalid: a criterion that is not
     an object, and ``issuer``/``signatoryList``/``additionalProps`` text that is not a JSON object/array/object.
 
     Args:
@@ -156,7 +157,8 @@ def parse_template(key: str, fields: Mapping[str, Any]) -> Template | None:
         if criteria is None or all(criteria.get(k) is None for k in _CRITERIA_KEYS):
             return None
         assessment = criteria.get("assessment")
-        # SPEC K3: the profile criterion is `user`, or `users` when `user` is absent (§7 #14a).
+        # docs/jobs/certificates.md#k3: the profile criterion is `user`, or `users` when `user` is absent
+        # (docs/reference/compatibility.md#14a).
         user = _criterion(criteria, "user" if criteria.get("user") is not None else "users")
         props = _json_field(fields, "additionalProps", dict, {})
         return Template(

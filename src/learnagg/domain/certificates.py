@@ -1,4 +1,5 @@
-"""Certificate pre-processor rules: request validity (K1), the K5–K8 criteria and issued certificates (SPEC §4.4)."""
+"""Certificate pre-processor rules: request validity (K1), the K5–K8 criteria and issued certificates
+(docs/jobs/certificates.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from learnagg.domain.platform import USER_FIELDS, display_name
 ISSUE_CERTIFICATE = "issue-certificate"
 INVALID_TEMPLATE = "Invalid template for batch"
 ISSUED_DATE_UNAVAILABLE = "issued date unavailable"
-USER_DELETED = 2  # `users.status` of a deleted user: skipped (SPEC K4)
+USER_DELETED = 2  # `users.status` of a deleted user: skipped (docs/jobs/certificates.md#k4)
 DEFAULT_ENROLLMENT_STATUS = 2
 _SCORE_PREFIX = "score:"
 
@@ -33,7 +34,7 @@ def _non_blank(value: object) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class CertificateRequest:
-    """An issue-certificate request (SPEC §3.3); ``valid`` is False when K1 says to skip it."""
+    """An issue-certificate request (docs/reference/events.md#e3); ``valid`` is False when K1 says to skip it."""
 
     valid: bool
     course_id: str = ""
@@ -87,7 +88,8 @@ def parse_certificate_request(raw: object) -> CertificateRequest:
 
 
 def issued_entry(issued: Sequence[Any] | None, name: str) -> Mapping[str, Any] | None:
-    """The first ``issued_certificates`` entry whose ``name`` equals ``name``, ignoring case (SPEC K5)."""
+    """The first ``issued_certificates`` entry whose ``name`` equals ``name``, ignoring case
+    (docs/jobs/certificates.md#k5)."""
     wanted = name.lower()
     for entry in issued or ():
         if isinstance(entry, Mapping) and isinstance(entry.get("name"), str) and entry["name"].lower() == wanted:
@@ -212,7 +214,8 @@ def user_matches(criterion: Mapping[str, Any], profile: Mapping[str, Any]) -> bo
 
 
 def issued_certificate(*, name: str, identifier: str, last_issued_on: str, template_url: str) -> dict[str, str]:
-    """The `issued_certificates` entry recorded for a generate request (§2.3 keys; no token is known yet)."""
+    """The `issued_certificates` entry recorded for a generate request (docs/reference/data-model.md#enrolment keys; no
+    token is known yet)."""
     return {
         "name": name,
         "identifier": identifier,

@@ -1,4 +1,4 @@
-"""An injectable clock (SPEC C2): "now" is read once per unit of work."""
+"""An injectable clock (docs/reference/data-model.md#c2): "now" is read once per unit of work."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Content-state rules (SPEC §5.6–5.8): merging progress into a consumption row, batch checks, read orderings."""
+"""Content-state rules (docs/api.md#content-state-and-assessments): merging progress into a consumption row, batch
+checks, read orderings."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import Any
 from learnagg.domain.bounds import timestamp_ok
 from learnagg.domain.dates import format_api_ts, parse_api_ts
 
-COMPLETED = 2  # content and enrolment status "completed" (SPEC §1)
-ONGOING_BATCH = 1  # only status-1 batches accept progress and assessments (SPEC §1)
+COMPLETED = 2  # content and enrolment status "completed" (docs/reference/data-model.md)
+ONGOING_BATCH = 1  # only status-1 batches accept progress and assessments (docs/reference/data-model.md)
 BATCH_NOT_EXISTS = "BATCH_NOT_EXISTS"
 NOT_A_ON_GOING_BATCH = "NOT_A_ON_GOING_BATCH"
 SUCCESS = "SUCCESS"
@@ -20,7 +21,8 @@ SUCCESS = "SUCCESS"
 
 @dataclass(frozen=True, slots=True)
 class ContentUpdate:
-    """One validated content item of a content-state update (SPEC §5.7); times are epoch ms."""
+    """One validated content item of a content-state update (docs/api.md#content-state-and-assessments); times are epoch
+    ms."""
 
     course_id: str
     batch_id: str
@@ -35,7 +37,8 @@ class ContentUpdate:
 
 @dataclass(frozen=True, slots=True)
 class ContentState:
-    """The columns of one `user_content_consumption` row that a content-state update merges (SPEC §5.7)."""
+    """The columns of one `user_content_consumption` row that a content-state update merges
+    (docs/api.md#content-state-and-assessments)."""
 
     status: int | None
     progress: int | None
@@ -46,7 +49,8 @@ class ContentState:
 
 
 def first_given(item: Mapping[str, Any], names: Sequence[str]) -> tuple[str, Any]:
-    """The first of ``names`` whose value is not blank (SPEC C8), else the first name and None (an alias chain)."""
+    """The first of ``names`` whose value is not blank (docs/reference/data-model.md#c8), else the first name and None
+    (an alias chain)."""
     for name in names:
         value = item.get(name)
         if value is not None and not (isinstance(value, str) and not value.strip()):
@@ -55,12 +59,13 @@ def first_given(item: Mapping[str, Any], names: Sequence[str]) -> tuple[str, Any
 
 
 def json_text(value: object) -> str:
-    """Compact JSON text, as `progressdetails` is stored (SPEC §5.7 step 5)."""
+    """Compact JSON text, as `progressdetails` is stored (docs/api.md#content-state-and-assessments)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def bounded_api_time(text: object) -> int | None:
-    """Epoch ms of a ``yyyy-MM-dd HH:mm:ss:SSSZ`` text (SPEC §5.7); None when the text is not in that format.
+    """Epoch ms of a ``yyyy-MM-dd HH:mm:ss:SSSZ`` text (docs/api.md#content-state-and-assessments); None when the text
+    is not in that format.
 
     Raises:
         ValueError: if the text is in the format but its instant is outside the timestamp bounds (before
@@ -76,7 +81,8 @@ def bounded_api_time(text: object) -> int | None:
 
 
 def stored_api_time(text: object) -> int | None:
-    """Epoch ms of a stored legacy date text (SPEC §2.3); None when it is not a date datetime can hold."""
+    """Epoch ms of a stored legacy date text (docs/reference/data-model.md#enrolment); None when it is not a date
+    datetime can hold."""
     try:
         return parse_api_ts(text)
     except OverflowError:
@@ -97,7 +103,8 @@ def api_time_text(ms: int, zone_name: str) -> str | None:
 def content_update(item: Mapping[str, Any]) -> ContentUpdate:
     """A validated content item as a :class:`ContentUpdate`; ``courseId`` falls back to ``collectionId``.
 
-    A blank ``userId`` counts as absent: the item belongs to the request's subject (SPEC §5.7 step 3).
+    A blank ``userId`` counts as absent: the item belongs to the request's subject
+    (docs/api.md#content-state-and-assessments).
 
     Raises:
         ValueError: if a date is outside the timestamp bounds (the request checks refuse such items first).
@@ -125,7 +132,7 @@ def _later(a: int | None, b: int | None) -> int | None:
 
 
 def merge_content(stored: ContentState | None, update: ContentUpdate, now: int) -> ContentState:
-    """Merge one content item into the stored row, or build a new row (SPEC §5.7 steps 4–5).
+    """Merge one content item into the stored row, or build a new row (docs/api.md#content-state-and-assessments).
 
     Status never decreases: a stored null status counts as 0. Any status ≥ 2 means completed: status 2,
     progress 100 and a completion time. ``lastUpdatedTime`` is always now; ``progressdetails`` is replaced
@@ -169,7 +176,8 @@ def merge_content(stored: ContentState | None, update: ContentUpdate, now: int) 
 
 
 def batch_refusal(known: bool, status: object) -> str | None:
-    """SPEC §5.7 step 2: ``BATCH_NOT_EXISTS`` for an unknown batch, ``NOT_A_ON_GOING_BATCH`` unless status is 1."""
+    """docs/api.md#content-state-and-assessments: ``BATCH_NOT_EXISTS`` for an unknown batch, ``NOT_A_ON_GOING_BATCH``
+    unless status is 1."""
     if not known:
         return BATCH_NOT_EXISTS
     return None if status == ONGOING_BATCH else NOT_A_ON_GOING_BATCH
@@ -178,7 +186,7 @@ def batch_refusal(known: bool, status: object) -> str | None:
 def most_recently_accessed(states: Iterable[tuple[str, ContentState]]) -> tuple[str, ContentState] | None:
     """The (contentId, row) with the latest ``lastAccessTime``; on a tie (or none known) the last one given.
 
-    It feeds the enrolment's ``lastreadcontentid`` (SPEC §5.7 step 6c).
+    It feeds the enrolment's ``lastreadcontentid`` (docs/api.md#content-state-and-assessments step 6c).
     """
     best: tuple[str, ContentState] | None = None
     for content_id, state in states:
@@ -188,7 +196,8 @@ def most_recently_accessed(states: Iterable[tuple[str, ContentState]]) -> tuple[
 
 
 def newest_first_key(last_attempted_on: int | None, attempt_id: str) -> tuple[bool, int, str]:
-    """Sort key for attempts: newest ``last_attempted_on`` first, null oldest, tie → lowest attempt_id (§5.6)."""
+    """Sort key for attempts: newest ``last_attempted_on`` first, null oldest, tie → lowest attempt_id
+    (docs/api.md#content-state-and-assessments)."""
     return (last_attempted_on is None, -(last_attempted_on or 0), attempt_id)
 
 
@@ -201,7 +210,8 @@ def _epoch_ms(value: object) -> int | None:
 def best_score(
     merged: Mapping[str, float], last_updated: Mapping[str, object] | None, content_id: str
 ) -> dict[str, Any] | None:
-    """``bestScore`` of one content (SPEC §5.6): None when the merged row has no ``score:<contentId>``.
+    """``bestScore`` of one content (docs/api.md#content-state-and-assessments): None when the merged row has no
+    ``score:<contentId>``.
 
     Args:
         merged: ``merged(row)`` of the learner's course row (`attempt_metrics.merged_view`).
@@ -229,13 +239,14 @@ def scored_contents(merged: Mapping[str, float]) -> set[str]:
 
 def _with_actor(event: object, user_id: str) -> object:
     if not isinstance(event, dict):
-        return event  # left for the aggregator's (or §5.8's) A1 check to refuse
+        return event  # left for the aggregator's (or the assessment API's) A1 check to refuse
     actor = event.get("actor")
     return {**event, "actor": {**actor, "id": user_id} if isinstance(actor, dict) else {"id": user_id}}
 
 
 def assessment_event(item: Mapping[str, Any], user_id: str) -> dict[str, Any]:
-    """A validated assessment item as the §3.1 event to publish (SPEC §5.7 step 7, §5.8).
+    """A validated assessment item as the docs/reference/events.md#e1 event to publish
+    (docs/api.md#content-state-and-assessments).
 
     ``courseId`` and ``batchId`` are resolved from their aliases (``collectionId``, ``contextId``); the
     subject overwrites ``userId`` and every ``events[].actor.id``. Other fields are kept as sent.

@@ -20,7 +20,8 @@ _TIMESTAMP = re.compile(
 def parse_timestamp(text: str) -> int:
     """Epoch ms of a cqlsh/CQL timestamp text, e.g. ``2021-11-24 10:15:30.123000+0000`` or ``2021-11-24T10:15Z``.
 
-    A text without a zone is UTC (SPEC C1). Digits below the millisecond are dropped: CQL timestamps hold ms.
+    A text without a zone is UTC (docs/reference/data-model.md#c1). Digits below the millisecond are dropped: CQL
+    timestamps hold ms.
 
     Raises:
         ValueError: if the text is not such a timestamp or names an impossible date.

@@ -18,13 +18,14 @@ def zone(name: str) -> ZoneInfo:
 
 
 def format_api_ts(ms: int, zone_name: str = "UTC") -> str:
-    """``yyyy-MM-dd HH:mm:ss:SSSZ`` in the zone, e.g. ``2021-04-14 12:19:30:782+0000`` (SPEC §5.1)."""
+    """``yyyy-MM-dd HH:mm:ss:SSSZ`` in the zone, e.g. ``2021-04-14 12:19:30:782+0000`` (docs/api.md#errors)."""
     moment = datetime.fromtimestamp(ms // 1000, zone(zone_name))
     return f"{moment:%Y-%m-%d %H:%M:%S}:{ms % 1000:03d}{moment:%z}"
 
 
 def parse_api_ts(text: object) -> int | None:
-    """Epoch ms of a ``yyyy-MM-dd HH:mm:ss:SSSZ`` text, or None when it is not in that format (SPEC §5.7)."""
+    """Epoch ms of a ``yyyy-MM-dd HH:mm:ss:SSSZ`` text, or None when it is not in that format
+    (docs/api.md#content-state-and-assessments)."""
     if not isinstance(text, str):
         return None
     m = _API_TS.fullmatch(text.strip())

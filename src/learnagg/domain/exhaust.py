@@ -1,4 +1,5 @@
-"""Exhaust requests (SPEC §5.10, §6.3): request ids, statuses, validation messages, dedup hash and link signatures."""
+"""Exhaust requests (docs/api.md#report-requests, docs/batch.md#exhaust-reports): request ids, statuses, validation
+messages, dedup hash and link signatures."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 SUBMITTED, PROCESSING, SUCCESS, FAILED = "SUBMITTED", "PROCESSING", "SUCCESS", "FAILED"
-MAX_ITERATIONS = 3  # SPEC §6.3 step 1: a request that failed this often is not picked again
-ERR_MAX = 300  # `err_message` holds at most 300 characters (SPEC §2.5)
-INTERNAL_MAX = 250  # SPEC §6.3 step 6: `Internal Server Error: <first 250 chars>`
+MAX_ITERATIONS = 3  # docs/batch.md#exhaust-reports: a request that failed this often is not picked again
+ERR_MAX = 300  # `err_message` holds at most 300 characters (docs/reference/data-model.md#reports-and-archival)
+INTERNAL_MAX = 250  # docs/batch.md#exhaust-reports: `Internal Server Error: <first 250 chars>`
 
-# dataset (job_id) → report key (SPEC §6.4, §6.5)
+# dataset (job_id) → report key (docs/batch.md#exhaust-reports)
 REPORT_KEYS: dict[str, str] = {"progress-exhaust": "progress", "response-exhaust": "response"}
 DATASETS: dict[str, str] = {key: dataset for dataset, key in REPORT_KEYS.items()}
 
-# Messages exactly as the reference writes them (SPEC §5.10, §6.3), its spelling included.
+# Messages exactly as the reference writes them (docs/api.md#report-requests, docs/batch.md#exhaust-reports), its
+# spelling included.
 TAG_EMPTY = "tag is empty"
 DATASET_EMPTY = "dataset is empty"
 DATASET_CONFIG_EMPTY = "datasetConfig is empty"
@@ -27,7 +29,7 @@ NO_JOB = "no job available with the given request_id and tag"
 MISSING_KEY_FIELD = "Request should have either of batchId, batchFilter, searchFilter or encrption key"
 NO_DATA = "No data found"
 RETIRED = "The request is made for retired collection"
-# Not in SPEC: learnagg's own messages where SPEC is silent.
+# Not from the reference platform: learnagg's own messages where the reference defines none.
 DATASET_INVALID = "dataset should be one of " + ", ".join(REPORT_KEYS)
 OUTPUT_FORMAT_INVALID = "outputFormat should be csv"
 ZIP_ENCRYPTION_INVALID = "zipEncryption should be aes256 or zipcrypto"
@@ -38,22 +40,23 @@ ZIP_ENCRYPTIONS = ("aes256", "zipcrypto")
 
 
 def md5u(text: str) -> str:
-    """``MD5U(s)``: the MD5 of the UTF-8 bytes, 32 upper-case hex digits (SPEC C7)."""
+    """``MD5U(s)``: the MD5 of the UTF-8 bytes, 32 upper-case hex digits (docs/reference/data-model.md#c7)."""
     return hashlib.md5(text.encode("utf-8")).hexdigest().upper()
 
 
 def compact_sorted_json(value: Any) -> str:
-    """Compact JSON with sorted keys and no ASCII escaping (SPEC §6.3 step 2)."""
+    """Compact JSON with sorted keys and no ASCII escaping (docs/batch.md#exhaust-reports)."""
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 def is_blank(value: object) -> bool:
-    """SPEC C8: absent, null, or an empty or whitespace-only string."""
+    """docs/reference/data-model.md#c8: absent, null, or an empty or whitespace-only string."""
     return value is None or (isinstance(value, str) and not value.strip())
 
 
 def request_id(dataset: str, tag: str, requested_by: str, channel: str, day: str, config_type: object = None) -> str:
-    """``MD5U(dataset|tag|requestedBy|channel|yyyy-MM-dd)``, plus ``|<datasetConfig.type>`` when present (§5.10).
+    """``MD5U(dataset|tag|requestedBy|channel|yyyy-MM-dd)``, plus ``|<datasetConfig.type>`` when present
+    (docs/api.md#report-requests).
 
     Args:
         dataset: the dataset (job id), e.g. ``progress-exhaust``.
@@ -70,7 +73,7 @@ def request_id(dataset: str, tag: str, requested_by: str, channel: str, day: str
 
 
 def stored_tag(tag: str, channel: str) -> str:
-    """The stored tag: ``<tag>:<channel>`` (SPEC §5.10)."""
+    """The stored tag: ``<tag>:<channel>`` (docs/api.md#report-requests)."""
     return f"{tag}:{channel}"
 
 
@@ -81,12 +84,13 @@ def client_tag(tag: str, channel: str | None) -> str:
 
 
 def dedup_hash(request_data: object, encryption_key: str | None, requested_by: str | None) -> str:
-    """``MD5U(request_data|encryption_key or ""|requested_by)``, request_data as compact sorted JSON (§6.3 step 2)."""
+    """``MD5U(request_data|encryption_key or ""|requested_by)``, request_data as compact sorted JSON
+    (docs/batch.md#exhaust-reports)."""
     return md5u(f"{compact_sorted_json(request_data)}|{encryption_key or ''}|{requested_by or ''}")
 
 
 def submit_error(body: Mapping[str, Any]) -> str | None:
-    """The first refusal of a submit body (SPEC §5.10 validation order), or None when it is valid."""
+    """The first refusal of a submit body (docs/api.md#report-requests validation order), or None when it is valid."""
     tag, dataset, config = body.get("tag"), body.get("dataset"), body.get("datasetConfig")
     if not isinstance(tag, str) or is_blank(tag):
         return TAG_EMPTY
@@ -110,7 +114,7 @@ def submit_error(body: Mapping[str, Any]) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class BatchSelection:
-    """What a datasetConfig asks for (SPEC §6.3 step 4): batch ids, or search filters on courses."""
+    """What a datasetConfig asks for (docs/batch.md#exhaust-reports): batch ids, or search filters on courses."""
 
     batch_ids: tuple[str, ...] = ()
     course_ids: tuple[str, ...] | None = None  # searchFilter.filters.identifier
@@ -127,7 +131,7 @@ def _texts(value: object) -> tuple[str, ...] | None:
 
 
 def selection(config: object, batch_limit: int) -> BatchSelection | str:
-    """The batches a datasetConfig selects, or the refusal message (SPEC §6.3 step 3).
+    """The batches a datasetConfig selects, or the refusal message (docs/batch.md#exhaust-reports).
 
     ``batchId`` wins over ``batchFilter``, which wins over ``searchFilter`` (as the reference reads them). A field of
     the wrong JSON type counts as absent.
@@ -155,22 +159,23 @@ def selection(config: object, batch_limit: int) -> BatchSelection | str:
 
 
 def batch_limit_message(limit: int) -> str:
-    """``Number of batches in request exceeded. It should be within <limit>`` (SPEC §6.3 step 3)."""
+    """``Number of batches in request exceeded. It should be within <limit>`` (docs/batch.md#exhaust-reports)."""
     return f"Number of batches in request exceeded. It should be within {limit}"
 
 
 def internal_error(message: str) -> str:
-    """``Internal Server Error: <first 250 chars>`` (SPEC §6.3 step 6)."""
+    """``Internal Server Error: <first 250 chars>`` (docs/batch.md#exhaust-reports)."""
     return f"Internal Server Error: {message[:INTERNAL_MAX]}"
 
 
 def err_message(messages: Sequence[str]) -> str:
-    """Batch errors joined by ``,``, cut to the column's 300 characters (SPEC §2.5, §6.3 step 6)."""
+    """Batch errors joined by ``,``, cut to the column's 300 characters
+    (docs/reference/data-model.md#reports-and-archival, docs/batch.md#exhaust-reports)."""
     return ",".join(messages)[:ERR_MAX]
 
 
 def report_file(job_id: str, request: str, batch_id: str, day: str) -> str:
-    """``<job_id>/<request_id>/<batchId>_<reportKey>_<yyyyMMdd>.csv`` (SPEC §6.3 step 8)."""
+    """``<job_id>/<request_id>/<batchId>_<reportKey>_<yyyyMMdd>.csv`` (docs/batch.md#exhaust-reports)."""
     return f"{job_id}/{request}/{batch_id}_{REPORT_KEYS[job_id]}_{day}.csv"
 
 

@@ -1,4 +1,5 @@
-"""Group aggregate rules: member entries, activity metrics, best scores and score statistics (SPEC §5.4, §5.5)."""
+"""Group aggregate rules: member entries, activity metrics, best scores and score statistics
+(docs/api.md#group-aggregates)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class MemberRow(NamedTuple):
 
 
 class AggRow(NamedTuple):
-    """One `user_activity_agg` row of an active member (the rows R of SPEC §5.4 step 4)."""
+    """One `user_activity_agg` row of an active member (the rows R of docs/api.md#group-aggregates)."""
 
     user_id: str
     context_id: str
@@ -50,7 +51,8 @@ class AggRow(NamedTuple):
 
 @dataclass(slots=True)
 class BestScore:
-    """A member's highest merged ``score:c`` over their rows, and what the same row says next to it (SPEC §5.5)."""
+    """A member's highest merged ``score:c`` over their rows, and what the same row says next to it
+    (docs/api.md#group-aggregates)."""
 
     score: float
     max_score: float | None
@@ -62,19 +64,21 @@ class BestScore:
 
 
 def display_name(first_name: object, last_name: object) -> str:
-    """``trim(first_name + " " + last_name)``; null and the literal ``"null"`` count as empty (SPEC §2.4)."""
+    """``trim(first_name + " " + last_name)``; null and the literal ``"null"`` count as empty
+    (docs/reference/data-model.md#users-and-groups)."""
     first = first_name if isinstance(first_name, str) and first_name != "null" else ""
     last = last_name if isinstance(last_name, str) and last_name != "null" else ""
     return f"{first} {last}".strip()
 
 
 def batch_id(context_id: str) -> str:
-    """The batch id of an aggregate row: its context_id without ``cb:`` (SPEC §5.4 step 5)."""
+    """The batch id of an aggregate row: its context_id without ``cb:`` (docs/api.md#group-aggregates)."""
     return context_id[3:] if context_id.startswith(CONTEXT_PREFIX) else context_id
 
 
 def as_map(value: object) -> Mapping[str, Any]:
-    """A stored JSON map; null, and anything that is not a JSON object, counts as empty (SPEC §7 #7)."""
+    """A stored JSON map; null, and anything that is not a JSON object, counts as empty
+    (docs/reference/compatibility.md#7)."""
     return value if isinstance(value, dict) else _EMPTY
 
 
@@ -90,7 +94,8 @@ def timestamp(value: object) -> int | None:
 
 
 def merged_metrics(agg: object, aggregates: object) -> Mapping[str, float]:
-    """``merged(row)``: legacy ``agg`` widened to doubles, ``aggregates`` overlaid (SPEC §2.1).
+    """``merged(row)``: legacy ``agg`` widened to doubles, ``aggregates`` overlaid
+    (docs/reference/data-model.md#user-activity-agg).
 
     Same result as :func:`learnagg.domain.attempt_metrics.merged_view`, but maps of plain JSON numbers (every row the
     jobs write) take a fast path; anything else (numeric text, booleans, huge integers) goes through it. The result
@@ -130,7 +135,8 @@ def stamps_map(last_updated: object) -> Mapping[str, int | None]:
 
 
 def latest_stamp(merged: Mapping[str, float], stamps: Mapping[str, int | None]) -> int | None:
-    """The greatest non-null time of a key of the merged view (SPEC §5.4 step 7); times of other keys do not count."""
+    """The greatest non-null time of a key of the merged view (docs/api.md#group-aggregates); times of other keys do not
+    count."""
     if not stamps:
         return None
     if stamps.keys() <= merged.keys():
@@ -144,7 +150,8 @@ def latest_stamp(merged: Mapping[str, float], stamps: Mapping[str, int | None]) 
 
 
 def keep_metric(metric: str, fields: Sequence[str] | None) -> bool:
-    """The ``fields`` filter: absent keeps everything, else ``m == f`` or m starts with ``f + ":"`` (SPEC §5.5)."""
+    """The ``fields`` filter: absent keeps everything, else ``m == f`` or m starts with ``f + ":"``
+    (docs/api.md#group-aggregates)."""
     if fields is None:
         return True
     return any(metric == f or metric.startswith(f + ":") for f in fields)
@@ -154,7 +161,7 @@ def keep_metric(metric: str, fields: Sequence[str] | None) -> bool:
 
 
 def metric_entries(merged: Mapping[str, float], stamps: Mapping[str, int | None]) -> list[Metric]:
-    """One ``{"metric", "value", "lastUpdatedOn"}`` entry per merged key, sorted by key (SPEC §5.4 step 5).
+    """One ``{"metric", "value", "lastUpdatedOn"}`` entry per merged key, sorted by key (docs/api.md#group-aggregates).
 
     Args:
         merged: ``merged(row)``.
@@ -186,7 +193,8 @@ def activity_agg(
     include_all_members: bool,
     now: int,
 ) -> dict[str, Any]:
-    """The ``/v1/group/activity/agg`` result from the active members joined with their rows (SPEC §5.4).
+    """The ``/v1/group/activity/agg`` result from the active members joined with their rows
+    (docs/api.md#group-aggregates).
 
     Args:
         group_id: echoed as ``groupId``.
@@ -223,7 +231,8 @@ def activity_agg(
         if row_latest is not None and (latest is None or row_latest > latest):
             latest = row_latest
         batch = batch_id(ctx)
-        # The prefix "\x00" keeps a real batch id "" after the null batch of a member without rows (SPEC C6).
+        # The prefix "\x00" keeps a real batch id "" after the null batch of a member without rows
+        # (docs/reference/data-model.md#c6).
         keyed.append((user, "\x00" + batch, _member_entry(row, name, batch, entries)))
     keyed.sort(key=lambda item: (item[0], item[1]))
     return {
@@ -244,7 +253,7 @@ def activity_agg(
 
 @dataclass(slots=True)
 class ActivitySummary:
-    """What `/v1/group/agg` needs from the rows R of one activity (SPEC §5.5).
+    """What `/v1/group/agg` needs from the rows R of one activity (docs/api.md#group-aggregates).
 
     Attributes:
         enrolled: the distinct users with a row (enrolmentCount).
@@ -261,7 +270,7 @@ def summarise(rows: Iterable[AggRow]) -> ActivitySummary:
     """One pass over the rows of one activity: enrolment, latest metric time and per-member best scores.
 
     A member's best ``score:c`` is the highest over their rows; a tie goes to the lowest context_id, and
-    ``max_score:c`` and ``agg_last_updated["score:c"]`` come from the same row (SPEC §5.5).
+    ``max_score:c`` and ``agg_last_updated["score:c"]`` come from the same row (docs/api.md#group-aggregates).
     """
     users: set[str] = set()
     latest: int | None = None
@@ -289,14 +298,15 @@ def summarise(rows: Iterable[AggRow]) -> ActivitySummary:
 
 
 def content_order(contents: Iterable[str], positions: Mapping[str, int]) -> list[str]:
-    """Contents in the activity's hierarchy order; those not in the hierarchy last, sorted by id (SPEC §5.5)."""
+    """Contents in the activity's hierarchy order; those not in the hierarchy last, sorted by id
+    (docs/api.md#group-aggregates)."""
     wanted = set(contents)
     placed = sorted((c for c in wanted if c in positions), key=lambda c: (positions[c], c))
     return placed + sorted(c for c in wanted if c not in positions)
 
 
 def score_stats(content_id: str, best: Mapping[str, BestScore]) -> list[Metric]:
-    """``score:<c>:count|min|max|avg|avgPercentage`` over the members' best scores (SPEC §5.5).
+    """``score:<c>:count|min|max|avg|avgPercentage`` over the members' best scores (docs/api.md#group-aggregates).
 
     Sums run in user-id order; avgPercentage is left out when no member's ``max_score:c`` is above 0. The
     lastUpdatedOn of every statistic is the latest ``agg_last_updated["score:c"]`` of the contributing rows.
@@ -342,7 +352,7 @@ def activity_metrics(
     fields: Sequence[str] | None,
     now: int,
 ) -> list[Metric]:
-    """The metrics of one activity in SPEC order, filtered by ``fields`` (SPEC §5.5).
+    """The metrics of one activity in the documented order, filtered by ``fields`` (docs/api.md#group-aggregates).
 
     Args:
         summary: :func:`summarise` of the activity's rows.

@@ -1,4 +1,5 @@
-"""Course hierarchy parsing and derived sets: leaves, optional nodes, ancestors and order (SPEC §2.6)."""
+"""Course hierarchy parsing and derived sets: leaves, optional nodes, ancestors and order
+(docs/reference/data-model.md#hierarchy)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class InvalidHierarchy(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ContentMeta:
-    """Global per-content metadata (SPEC §2.6 `content` table)."""
+    """Global per-content metadata (docs/reference/data-model.md#hierarchy `content` table)."""
 
     content_id: str
     name: str | None
@@ -37,7 +38,7 @@ class ContentMeta:
 
 @dataclass(frozen=True, slots=True)
 class CourseNode:
-    """One node of a course (SPEC §2.6 `course_node` row)."""
+    """One node of a course (docs/reference/data-model.md#hierarchy `course_node` row)."""
 
     node_id: str
     parent_ids: tuple[str, ...]
@@ -93,7 +94,8 @@ class CourseTree:
         return self._leaves.get(self.course_id if x is None else x, _EMPTY)
 
     def optional_nodes(self, x: str | None = None) -> frozenset[str]:
-        """Leaves under `x` that are optional on every path from `x` (SPEC §2.6); empty for unknown ids."""
+        """Leaves under `x` that are optional on every path from `x` (docs/reference/data-model.md#hierarchy); empty for
+        unknown ids."""
         return self._optional.get(self.course_id if x is None else x, _EMPTY)
 
     def required(self, x: str | None = None) -> frozenset[str]:
@@ -147,8 +149,8 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 def _total_questions(value: object) -> int | None:
     """A number or numeric string truncated towards zero; None if absent, non-numeric or outside int64.
 
-    Values beyond 32 bits are clamped to fit the column: the question-count guard (SPEC A6) behaves the same,
-    since no attempt has two billion questions and non-positive counts are unknown either way.
+    Values beyond 32 bits are clamped to fit the column: the question-count guard (docs/jobs/assessment.md#a6) behaves
+    the same, since no attempt has two billion questions and non-positive counts are unknown either way.
     """
     count = truncated_int(value)
     return None if count is None else max(_INT32_MIN, min(_INT32_MAX, count))
@@ -232,7 +234,7 @@ def _walk(obj: dict, root_id: str) -> list[_Occ]:
 
 
 def parse_hierarchy(obj: object) -> CourseTree:
-    """Parse a course hierarchy object and derive its nodes, contents and sets (SPEC §2.6).
+    """Parse a course hierarchy object and derive its nodes, contents and sets (docs/reference/data-model.md#hierarchy).
 
     A node id may occur several times (e.g. a leaf shared by two units). An id is a collection if
     any of its occurrences is one; metadata comes from its first occurrence.

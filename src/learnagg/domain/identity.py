@@ -1,4 +1,4 @@
-"""Who is calling (SPEC §5.3): the authenticated user, the managed user acted for, and token roles."""
+"""Who is calling (docs/api.md#identity): the authenticated user, the managed user acted for, and token roles."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Pure rules of the score-metric migration (SPEC §6.1): legacy `agg` ints into `aggregates`, backfill changes."""
+"""Pure rules of the score-metric migration (docs/batch.md#migrations-and-imports): legacy `agg` ints into `aggregates`,
+backfill changes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from learnagg.domain.numbers import finite_double, is_number
 
 
 def _as_map(value: object) -> dict[str, object]:
-    # A null (or malformed, non-object) map column counts as {} (SPEC D2).
+    # A null (or malformed, non-object) map column counts as {} (docs/reference/data-model.md#d2).
     return dict(value) if isinstance(value, Mapping) else {}
 
 
@@ -25,7 +26,7 @@ class MapUpdate:
 
 
 def missing_legacy_values(agg: object, aggregates: object) -> dict[str, float]:
-    """The `agg` values, as doubles, whose keys are not yet in `aggregates` (SPEC §6.1 step 1).
+    """The `agg` values, as doubles, whose keys are not yet in `aggregates` (docs/batch.md#migrations-and-imports).
 
     Args:
         agg: The legacy integer map; null counts as empty.
@@ -46,7 +47,8 @@ def missing_legacy_values(agg: object, aggregates: object) -> dict[str, float]:
 
 
 def copy_legacy_agg(agg: object, aggregates: object, agg_last_updated: object, now: int) -> MapUpdate | None:
-    """SPEC §6.1 step 1 for one row: the maps after copying legacy ints, or None when nothing is missing.
+    """docs/batch.md#migrations-and-imports for one row: the maps after copying legacy ints, or None when nothing is
+    missing.
 
     Each key k of `agg` that is not in `aggregates` gets ``aggregates[k] = double(agg[k])``;
     ``agg_last_updated[k] = now`` is set only where absent. Every other key of both maps is kept, and `agg`
@@ -85,7 +87,8 @@ def backfill_update(
     now: int,
     legacy_agg: object = None,
 ) -> MapUpdate | None:
-    """What S5 changes on one row during the backfill (SPEC §6.1 step 2), or None when the row already holds it.
+    """What S5 changes on one row during the backfill (docs/batch.md#migrations-and-imports), or None when the row
+    already holds it.
 
     The comparison is made with the row as step 1 leaves it: `legacy_agg` keys missing from `aggregates` count
     as present, so a dry run reports the counts a real run would.

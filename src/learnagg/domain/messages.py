@@ -1,4 +1,5 @@
-"""Outgoing messages: progress events (SPEC §3.2), issue-certificate requests (§3.3), failed envelopes (§3.5)."""
+"""Outgoing messages: progress events (docs/reference/events.md#e2), issue-certificate requests
+(docs/reference/events.md#e3), failed envelopes (docs/reference/events.md#e5)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ ASSESSMENT_AGGREGATOR = "AssessmentAggregator"
 def progress_event(
     *, user_id: str, batch_id: str, course_id: str, contents: Iterable[tuple[str, int | None]], now: int
 ) -> dict[str, Any]:
-    """The progress event of SPEC §3.2 (published keyed by userId).
+    """The progress event of docs/reference/events.md#e2 (published keyed by userId).
 
     Args:
         user_id: the learner.
@@ -42,7 +43,8 @@ def progress_event(
 def issue_certificate_request(
     *, course_id: str, batch_id: str, user_id: str, now: int, attempt_id: str | None = None
 ) -> dict[str, Any]:
-    """The issue-certificate request of SPEC §3.3; ``attempt_id=None`` leaves the field out (activity updater)."""
+    """The issue-certificate request of docs/reference/events.md#e3; ``attempt_id=None`` leaves the field out (activity
+    updater)."""
     edata: dict[str, Any] = {
         "userIds": [user_id],
         "action": "issue-certificate",
@@ -68,7 +70,7 @@ def issue_certificate_request(
 def failed_event(
     raw_text: str, event: object, reason: str, src: str, now: int, failed_id: str | None = None
 ) -> dict[str, Any]:
-    """The failed-topic envelope: the original event unchanged plus ``metadata`` (SPEC §3.5).
+    """The failed-topic envelope: the original event unchanged plus ``metadata`` (docs/reference/events.md#e5).
 
     Args:
         raw_text: the message as received.
@@ -109,7 +111,7 @@ def generate_certificate_request(
     now: int,
     old_id: str | None = None,
 ) -> dict[str, Any]:
-    """The generate-certificate request of SPEC §3.4, keys in the order shown there.
+    """The generate-certificate request of docs/reference/events.md#e4, keys in the order shown there.
 
     Args:
         certificate_id: a new uuid4; the ``mid`` is ``LMS.<certificate_id>`` and the same id is recorded in

@@ -1,4 +1,5 @@
-"""Number rules shared by every job: doubles, `fmt2`/`round2` (SPEC C4, C5) and numeric-text checks."""
+"""Number rules shared by every job: doubles, `fmt2`/`round2` (docs/reference/data-model.md#c4,
+docs/reference/data-model.md#c5) and numeric-text checks."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def is_numeric(value: object) -> bool:
 
 
 def to_double(value: object) -> float:
-    """Convert a number, numeric string, absent or null value to a double; absent/null is 0.0 (SPEC A2).
+    """Convert a number, numeric string, absent or null value to a double; absent/null is 0.0
+    (docs/jobs/assessment.md#a2).
 
     Raises:
         ValueError: if the value is not numeric.
@@ -47,12 +49,14 @@ def to_double(value: object) -> float:
 
 
 def _quantize(x: float) -> Decimal:
-    # Decimal(x) is the exact binary value, so half-even applies to what the double really holds (SPEC C5).
+    # Decimal(x) is the exact binary value, so half-even applies to what the double really holds
+    # (docs/reference/data-model.md#c5).
     return Decimal(x).quantize(_CENT, rounding=ROUND_HALF_EVEN)
 
 
 def fmt2(x: float) -> str:
-    """Format like the reference's ``"0.0#"``: two decimals half-even, a trailing zero dropped (SPEC C5)."""
+    """Format like the reference's ``"0.0#"``: two decimals half-even, a trailing zero dropped
+    (docs/reference/data-model.md#c5)."""
     if not math.isfinite(x):
         return repr(x)
     text = format(_quantize(x), "f")
@@ -60,14 +64,14 @@ def fmt2(x: float) -> str:
 
 
 def round2(x: float) -> float:
-    """Round like `fmt2` but return a double (SPEC C5)."""
+    """Round like `fmt2` but return a double (docs/reference/data-model.md#c5)."""
     if not math.isfinite(x):
         return x
     return float(_quantize(x))
 
 
 def double_text(x: float) -> str:
-    """Render a double as the shortest round-trip text that always has a fraction (SPEC C4)."""
+    """Render a double as the shortest round-trip text that always has a fraction (docs/reference/data-model.md#c4)."""
     return repr(float(x))
 
 

@@ -1,4 +1,5 @@
-"""Pure rules of the minimal platform endpoints: users, batches, enrolments and groups (SPEC §2.3, §2.4, §5.9)."""
+"""Pure rules of the minimal platform endpoints: users, batches, enrolments and groups
+(docs/reference/data-model.md#enrolment, docs/reference/data-model.md#users-and-groups, docs/api.md#platform-data)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 
 from learnagg.domain.identity import Caller
 
-# --- users (SPEC §2.4) -------------------------------------------------------------------------------------------
+# --- users (docs/reference/data-model.md#users-and-groups) ------------------------------------------------------------
 
-# API field → `users` column, in the order of the `POST /v1/user/load` request (SPEC §5.9).
+# API field → `users` column, in the order of the `POST /v1/user/load` request (docs/api.md#platform-data).
 USER_FIELDS: dict[str, str] = {
     "firstName": "first_name",
     "lastName": "last_name",
@@ -35,7 +36,8 @@ USER_STATUSES = (0, 1, 2)  # inactive, active, deleted
 
 
 def display_name(first_name: object, last_name: object) -> str:
-    """``trim(first_name + " " + last_name)``; null values and the literal ``"null"`` count as empty (SPEC §2.4)."""
+    """``trim(first_name + " " + last_name)``; null values and the literal ``"null"`` count as empty
+    (docs/reference/data-model.md#users-and-groups)."""
 
     def part(value: object) -> str:
         return value if isinstance(value, str) and value != "null" else ""
@@ -44,7 +46,8 @@ def display_name(first_name: object, last_name: object) -> str:
 
 
 def board_text(board: object) -> str | None:
-    """The `users.board` text: a list is kept as a JSON-array string (SPEC §2.4), text as it is."""
+    """The `users.board` text: a list is kept as a JSON-array string (docs/reference/data-model.md#users-and-groups),
+    text as it is."""
     if board is None or isinstance(board, str):
         return board
     return json.dumps(board, ensure_ascii=False)
@@ -72,11 +75,12 @@ def acts_as(caller: Caller, user_id: str) -> bool:
 
 
 def default_user(caller: Caller, user_id: str | None) -> str:
-    """The user a request is about: ``user_id``, or the caller's subject when it is blank (SPEC C8, §5.9)."""
+    """The user a request is about: ``user_id``, or the caller's subject when it is blank
+    (docs/reference/data-model.md#c8, docs/api.md#platform-data)."""
     return user_id if user_id is not None and user_id.strip() else caller.subject
 
 
-# --- batches (SPEC §2.3) -----------------------------------------------------------------------------------------
+# --- batches (docs/reference/data-model.md#enrolment) -----------------------------------------------------------------
 
 BATCH_UPCOMING, BATCH_ONGOING, BATCH_ENDED = 0, 1, 2
 BATCH_STATUSES = (BATCH_UPCOMING, BATCH_ONGOING, BATCH_ENDED)
@@ -102,7 +106,7 @@ class NewBatch:
 
 
 def default_batch_status(start: date, end: date | None, today: date) -> int:
-    """SPEC §5.9: 0 if the start is after today, 2 if the end is before today, otherwise 1."""
+    """docs/api.md#platform-data: 0 if the start is after today, 2 if the end is before today, otherwise 1."""
     if start > today:
         return BATCH_UPCOMING
     if end is not None and end < today:
@@ -123,20 +127,21 @@ def batch_dates_refusal(start: date | None, end: date | None, enrollment_end: da
 
 
 def template_text(value: object) -> str:
-    """A certificate-template field as text (SPEC §2.3: every field is text; objects and arrays become JSON)."""
+    """A certificate-template field as text (docs/reference/data-model.md#enrolment: every field is text; objects and
+    arrays become JSON)."""
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def cert_templates(templates: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, str]] | None:
-    """``cert_templates`` keyed by template identifier, every field text (SPEC §2.3)."""
+    """``cert_templates`` keyed by template identifier, every field text (docs/reference/data-model.md#enrolment)."""
     if templates is None:
         return None
     return {key: {k: template_text(v) for k, v in fields.items()} for key, fields in templates.items()}
 
 
-# --- enrolments (SPEC §5.9) --------------------------------------------------------------------------------------
+# --- enrolments (docs/api.md#platform-data) ---------------------------------------------------------------------------
 
 ENROLMENT_COMPLETED = 2
 ENROLMENT_STATUSES = (0, 1, 2)
@@ -168,7 +173,7 @@ def enrol_refusal(
     enrolment_active: bool | None,
     today: date,
 ) -> str | None:
-    """The error code refusing an enrolment, checked in the reference's order, or None (SPEC §5.9).
+    """The error code refusing an enrolment, checked in the reference's order, or None (docs/api.md#platform-data).
 
     Args:
         status: the batch status.
@@ -194,7 +199,8 @@ def unenrol_refusal(
     enrolment_status: int | None,
     today: date,
 ) -> str | None:
-    """The error code refusing an unenrolment, or None; the reference checks the batch before the row (SPEC §5.9)."""
+    """The error code refusing an unenrolment, or None; the reference checks the batch before the row
+    (docs/api.md#platform-data)."""
     if batch_has_ended(status, end_date, today):
         return "BATCH_ENDED"
     if not enrolment_active:
@@ -204,7 +210,7 @@ def unenrol_refusal(
     return None
 
 
-# --- groups (SPEC §2.4) ------------------------------------------------------------------------------------------
+# --- groups (docs/reference/data-model.md#users-and-groups) -----------------------------------------------------------
 
 ROLE_ADMIN, ROLE_MEMBER = "admin", "member"
 MEMBER_ROLES = (ROLE_ADMIN, ROLE_MEMBER)
@@ -336,7 +342,7 @@ def group_members(group: NewGroup) -> list[NewMember]:
 
 
 def activity(item: Mapping[str, Any]) -> dict[str, str]:
-    """An activity as stored: ``{id, type}`` (SPEC §1)."""
+    """An activity as stored: ``{id, type}`` (docs/reference/data-model.md)."""
     return {"id": item["id"], "type": item["type"]}
 
 

@@ -1,4 +1,5 @@
-"""Progress events and course completion (SPEC §3.2, §4.3 P1–P9): pure rules of the activity aggregate updater."""
+"""Progress events and course completion (docs/reference/events.md#e2, docs/jobs/progress.md): pure rules of the
+activity aggregate updater."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from learnagg.domain.assess_event import InvalidEvent
 from learnagg.domain.numbers import is_number
 
 BATCH_ENROLMENT_UPDATE = "batch-enrolment-update"
-COMPLETED = 2  # content and enrolment status "completed" (SPEC §1)
+COMPLETED = 2  # content and enrolment status "completed" (docs/reference/data-model.md)
 IN_PROGRESS = 1
 RETIRED = "Retired"
-_MANDATORY_FIELDS = ("courseId", "batchId", "userId")  # SPEC P2, checked in this order
+_MANDATORY_FIELDS = ("courseId", "batchId", "userId")  # docs/jobs/progress.md#p2, checked in this order
 
 SKIP_ACTION = "action"  # P1
 SKIP_NO_CONTENTS = "no-contents"  # P3
@@ -22,9 +23,10 @@ SKIP_NO_CONTENTS = "no-contents"  # P3
 
 @dataclass(frozen=True, slots=True)
 class ProgressEvent:
-    """A validated progress event (SPEC §3.2) reduced to what the job uses.
+    """A validated progress event (docs/reference/events.md#e2) reduced to what the job uses.
 
-    ``content_ids`` are the completed contents (SPEC P3), distinct, in input order. ``skip`` is set when the event
+    ``content_ids`` are the completed contents (docs/jobs/progress.md#p3), distinct, in input order. ``skip`` is set
+    when the event
     is skipped before any lookup (P1: another action; P3: no completed content); the ids may then be empty.
     """
 
@@ -36,7 +38,8 @@ class ProgressEvent:
 
     @property
     def learner(self) -> tuple[str, str, str]:
-        """The (course_id, batch_id, user_id) key of the learner lock (SPEC D3) and of the learner's state."""
+        """The (course_id, batch_id, user_id) key of the learner lock (docs/reference/data-model.md#d3) and of the
+        learner's state."""
         return (self.course_id, self.batch_id, self.user_id)
 
 
@@ -45,12 +48,13 @@ def _non_blank(value: object) -> bool:
 
 
 def is_completed_status(value: object) -> bool:
-    """SPEC P3: a JSON number equal to 2 (``2.0`` matches); numeric text such as ``"2"`` and booleans do not."""
+    """docs/jobs/progress.md#p3: a JSON number equal to 2 (``2.0`` matches); numeric text such as ``"2"`` and booleans
+    do not."""
     return is_number(value) and value == COMPLETED
 
 
 def parse_progress_event(raw: object) -> ProgressEvent:
-    """Validate one progress event (SPEC P1–P3).
+    """Validate one progress event (docs/jobs/progress.md).
 
     Args:
         raw: The decoded JSON message.
@@ -60,7 +64,7 @@ def parse_progress_event(raw: object) -> ProgressEvent:
 
     Raises:
         InvalidEvent: if the message is not an object (``event is not a JSON object``) or an identifier is not a
-            non-empty string (``<field> is mandatory``, SPEC P2).
+            non-empty string (``<field> is mandatory``, docs/jobs/progress.md#p2).
     """
     if not isinstance(raw, dict):
         raise InvalidEvent("event is not a JSON object")
@@ -90,18 +94,20 @@ def parse_progress_event(raw: object) -> ProgressEvent:
 
 
 def dedup_key(course_id: str, batch_id: str, user_id: str, content_id: str) -> str:
-    """SPEC P4: ``MD5U("<courseId>|<batchId>|<userId>|<contentId>|2")`` (SPEC C7)."""
+    """docs/jobs/progress.md#p4: ``MD5U("<courseId>|<batchId>|<userId>|<contentId>|2")``
+    (docs/reference/data-model.md#c7)."""
     text = f"{course_id}|{batch_id}|{user_id}|{content_id}|{COMPLETED}"
     return hashlib.md5(text.encode("utf-8")).hexdigest().upper()
 
 
 def is_live_key(expires_on: int | None, now: int) -> bool:
-    """SPEC P4: a stored dedup key counts until it expires (``expires_on`` after now)."""
+    """docs/jobs/progress.md#p4: a stored dedup key counts until it expires (``expires_on`` after now)."""
     return expires_on is not None and expires_on > now
 
 
 def merged_statuses(stored: Mapping[str, int | None], completed: Iterable[str]) -> dict[str, int]:
-    """SPEC P6: every stored content (a null status read as 1), then every input content at max(2, stored).
+    """docs/jobs/progress.md#p6: every stored content (a null status read as 1), then every input content at max(2,
+    stored).
 
     Args:
         stored: The learner's stored consumption statuses of the course batch, by content id.
@@ -117,7 +123,7 @@ def merged_statuses(stored: Mapping[str, int | None], completed: Iterable[str]) 
 
 
 def completed_set(merged: Mapping[str, int]) -> frozenset[str]:
-    """The contents whose merged status is 2 (SPEC P6)."""
+    """The contents whose merged status is 2 (docs/jobs/progress.md#p6)."""
     return frozenset(c for c, status in merged.items() if status == COMPLETED)
 
 
@@ -137,7 +143,8 @@ class Tree(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """SPEC P7/P8 for one event: the course count, whether the course is complete, and each unit's count."""
+    """docs/jobs/progress.md#p7 and #p8 for one event: the course count, whether the course is complete, and each unit's
+    count."""
 
     progress: int
     complete: bool
@@ -145,11 +152,12 @@ class Completion:
 
 
 def completion(tree: Tree, merged: Mapping[str, int], *, with_units: bool) -> Completion:
-    """SPEC P7 and P8: completed required leaves of the course and of every unit the merged contents sit in.
+    """docs/jobs/progress.md#p7, docs/jobs/progress.md#p8: completed required leaves of the course and of every unit the
+    merged contents sit in.
 
     Args:
         tree: The course tree.
-        merged: The merged status map (SPEC P6).
+        merged: The merged status map (docs/jobs/progress.md#p6).
         with_units: ``activity.module_aggs.enabled``; False leaves ``units`` empty.
 
     Returns:
@@ -172,7 +180,7 @@ def completion(tree: Tree, merged: Mapping[str, int], *, with_units: bool) -> Co
 
 @dataclass(frozen=True, slots=True)
 class EnrolmentChange:
-    """SPEC P9: the columns written to an enrolment that is neither missing nor completed."""
+    """docs/jobs/progress.md#p9: the columns written to an enrolment that is neither missing nor completed."""
 
     status: int
     progress: int
@@ -196,7 +204,7 @@ class EnrolmentChange:
 def enrolment_change(
     *, exists: bool, stored_status: int | None, done: Completion, merged: Mapping[str, int], now: int
 ) -> EnrolmentChange | None:
-    """SPEC P9: what to write to the learner's enrolment, or None to leave it unchanged.
+    """docs/jobs/progress.md#p9: what to write to the learner's enrolment, or None to leave it unchanged.
 
     A missing enrolment, or one already at status 2, is never written: a completed enrolment is neither
     downgraded nor completed again (and no second certificate request is made).

@@ -21,12 +21,12 @@ Dumps = Callable[[Any], str]
 
 
 def batch_id_cell(batch_id: str) -> str:
-    """``BatchId_<batchId>`` (SPEC §6.4, §6.5)."""
+    """``BatchId_<batchId>`` (docs/batch.md#exhaust-reports)."""
     return f"BatchId_{batch_id}"
 
 
 def score_column(content_id: str) -> str:
-    """The header of a per-assessment column: ``<contentId> - Score`` (SPEC §6.4)."""
+    """The header of a per-assessment column: ``<contentId> - Score`` (docs/batch.md#exhaust-reports)."""
     return f"{content_id} - Score"
 
 
@@ -38,24 +38,26 @@ def text_cell(value: object) -> Cell:
 
 
 def report_date(ms: int | None, zone_name: str) -> str:
-    """``dd/MM/yyyy`` of an epoch-ms instant in ``report.timezone``, or ``""`` (SPEC §6.4 "Dates")."""
+    """``dd/MM/yyyy`` of an epoch-ms instant in ``report.timezone``, or ``""`` (docs/batch.md#exhaust-reports
+    "Dates")."""
     if ms is None:
         return ""
     return datetime.fromtimestamp(ms // 1000, zone(zone_name)).strftime("%d/%m/%Y")
 
 
 def attempted_on(ms: int | None, zone_name: str) -> str:
-    """``yyyy-MM-dd HH:mm:ss`` of an epoch-ms instant in ``report.timezone``, or ``""`` (SPEC §6.5)."""
+    """``yyyy-MM-dd HH:mm:ss`` of an epoch-ms instant in ``report.timezone``, or ``""``
+    (docs/batch.md#exhaust-reports)."""
     if ms is None:
         return ""
     return datetime.fromtimestamp(ms // 1000, zone(zone_name)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-# -- progress report cells (SPEC §6.4) ----------------------------------------------------------------------
+# -- progress report cells (docs/batch.md#exhaust-reports) -------------------------------------------------------------
 
 
 def enrolment_ms(enrolled_date: int | None, enrolleddate: object, zone_name: str) -> int | None:
-    """The enrolment instant: ``enrolled_date``, else the legacy ``enrolleddate`` text (SPEC §6.3 step 7).
+    """The enrolment instant: ``enrolled_date``, else the legacy ``enrolleddate`` text (docs/batch.md#exhaust-reports).
 
     The legacy text is read as ``yyyy-MM-dd HH:mm:ss:SSSZ`` or as a ``yyyy-MM-dd`` day in ``report.timezone``;
     other text gives None (the Enrolment Date cell is then empty).
@@ -70,7 +72,8 @@ def enrolment_ms(enrolled_date: int | None, enrolleddate: object, zone_name: str
 
 
 def declared_board(board: object) -> Cell:
-    """The first element when ``board`` is a JSON-array string, otherwise the raw value (SPEC §6.4)."""
+    """The first element when ``board`` is a JSON-array string, otherwise the raw value
+    (docs/batch.md#exhaust-reports)."""
     if not isinstance(board, str) or not board.lstrip().startswith("["):
         return text_cell(board)
     try:
@@ -83,7 +86,7 @@ def declared_board(board: object) -> Cell:
 
 
 def certificate_status(certificates: object, issued_certificates: object) -> str:
-    """``Issued`` when either certificate list is non-empty, otherwise ``""`` (SPEC §6.4)."""
+    """``Issued`` when either certificate list is non-empty, otherwise ``""`` (docs/batch.md#exhaust-reports)."""
     issued = any(isinstance(v, list) and v for v in (certificates, issued_certificates))
     return "Issued" if issued else ""
 
@@ -91,8 +94,8 @@ def certificate_status(certificates: object, issued_certificates: object) -> str
 def progress_percent(
     contentstatus: object, optional: Collection[str], leaf_nodes_count: int | None, completedon: int | None
 ) -> int:
-    """The Progress column (SPEC §6.4): k = ``contentstatus`` entries equal to 2 outside ``optional``
-    (``optionalNodes(course)``), N = ``leaf_nodes_count`` (null is 0). 0 when N is 0; 100 when k ≥ N or
+    """The Progress column (docs/batch.md#exhaust-reports): k = ``contentstatus`` entries equal to 2 outside
+    ``optional`` (``optionalNodes(course)``), N = ``leaf_nodes_count`` (null is 0). 0 when N is 0; 100 when k ≥ N or
     ``completedon`` is set; else ``floor(k/N*100 + 0.5)``."""
     if completedon is not None:
         return 100
@@ -116,7 +119,8 @@ def _ceil_percent(ratio: float) -> str:
 
 
 def percent_cell(score: float, max_score: float | None) -> str:
-    """``<c> - Score``: ``ceil(score*100/max_score)%`` when max_score > 0, else ``""`` (SPEC §6.4)."""
+    """``<c> - Score``: ``ceil(score*100/max_score)%`` when max_score > 0, else ``""``
+    (docs/batch.md#exhaust-reports)."""
     if max_score is None or not max_score > 0:
         return ""
     return _ceil_percent(score * 100 / max_score)
@@ -134,7 +138,8 @@ def _double(value: object) -> float | None:
 
 
 def merged_value(agg: Mapping[str, object] | None, aggregates: Mapping[str, object] | None, key: str) -> float | None:
-    """``merged_view(agg, aggregates).get(key)`` without building the whole map (SPEC §2.1, aggregates wins).
+    """``merged_view(agg, aggregates).get(key)`` without building the whole map
+    (docs/reference/data-model.md#user-activity-agg, aggregates wins).
 
     The progress exhaust reads 2 keys per assessment of maps holding many more; a test checks the equality.
     """
@@ -155,7 +160,8 @@ def score_cells(
     assessments: tuple[str, ...],
     shown: Sequence[str],
 ) -> tuple[str, list[str]]:
-    """Total Score and one ``<c> - Score`` cell per ``shown`` assessment of one learner (SPEC §6.4 "Scores").
+    """Total Score and one ``<c> - Score`` cell per ``shown`` assessment of one learner (docs/batch.md#exhaust-reports
+    "Scores").
 
     ``merged(row)`` of the course row (None maps when the learner has none); ``assessments`` is every assessment
     of the course in hierarchy order (the summing order), ``shown`` those with a column.
@@ -174,7 +180,7 @@ def score_cells(
     for score, max_score in found.values():  # hierarchy order
         sum_score += score
         sum_max += 0.0 if max_score is None else max_score
-    # IEEE double in exactly this order: 0.07 / 1 * 100 = 7.000000000000001 → 8% (SPEC §6.4).
+    # IEEE double in exactly this order: 0.07 / 1 * 100 = 7.000000000000001 → 8% (docs/batch.md#exhaust-reports).
     total = _ceil_percent(sum_score / sum_max * 100) if found and sum_max > 0 else ""
     cells = []
     for c in shown:
@@ -190,12 +196,13 @@ def score_cells(
 
 
 def compact_json(value: Any) -> str:
-    """Compact JSON without ASCII escaping (SPEC §6.5 step 1)."""
+    """Compact JSON without ASCII escaping (docs/batch.md#exhaust-reports)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def sanitised_json(value: Any, dumps: Dumps = compact_json) -> Cell:
-    """Question Options / Response (SPEC §6.5): ``dumps`` (compact JSON, a faster equivalent may be injected), then
+    """Question Options / Response (docs/batch.md#exhaust-reports): ``dumps`` (compact JSON, a faster equivalent may be
+    injected), then
     drop ``\\n`` pairs, then backslashes, then ``"`` → ``'``. Null ``params``/``resvalues`` give an empty cell."""
     if value is None:
         return None
@@ -214,7 +221,8 @@ def double_cell(value: object) -> Cell:
 
 
 def duration_cell(value: object) -> Cell:
-    """Question Duration: half-up to an integer, written as a double (``13.5`` → ``14.0``) (SPEC §6.5).
+    """Question Duration: half-up to an integer, written as a double (``13.5`` → ``14.0``)
+    (docs/batch.md#exhaust-reports).
 
     Half-up (away from zero) of the double's exact value; for doubles this equals rounding their shortest decimal
     text, as the reference's BigDecimal does, because a double whose text ends in ``.5`` is exactly that value.

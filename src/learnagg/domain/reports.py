@@ -31,7 +31,7 @@ def _names(spec: str) -> tuple[str, ...]:
     return tuple(spec.split(", "))
 
 
-# The column lists exactly as SPEC §6.4 and §6.5 write them.
+# The column lists exactly as docs/batch.md#exhaust-reports writes them.
 PROGRESS_COLUMNS = _names(
     "Collection Id, Collection Name, Batch Id, Batch Name, User UUID, State, District, Org Name, School Id, "
     "School Name, Block Name, Cluster Name, User Type, User Sub Type, Declared Board, Enrolment Date, "
@@ -42,7 +42,8 @@ RESPONSE_COLUMNS = _names(
     "Attempt Id, Attempted On, Question Id, Question Type, Question Title, Question Description, "
     "Question Duration, Question Score, Question Max Score, Question Options, Question Response"
 )
-# `users` columns of the progress report, in column order from State to User Sub Type (SPEC §6.4 "User fields").
+# `users` columns of the progress report, in column order from State to User Sub Type (docs/batch.md#exhaust-reports
+# "User fields").
 PROGRESS_USER_FIELDS = _names(
     "state, district, org_name, school_id, school_name, block, cluster, user_type, user_subtype"
 )
@@ -61,7 +62,7 @@ def csv_field(value: Cell) -> str:
 
 
 def csv_line(fields: Iterable[Cell]) -> str:
-    """One D5 line, ending with ``\\n`` (SPEC §6.3)."""
+    """One D5 line, ending with ``\\n`` (docs/batch.md#exhaust-reports)."""
     return ",".join(csv_field(f) for f in fields) + "\n"
 
 
@@ -96,7 +97,7 @@ class CsvWriter:
         self._pending.clear()
 
 
-# -- progress report (SPEC §6.4) ----------------------------------------------------------------------------
+# -- progress report (docs/batch.md#exhaust-reports) -------------------------------------------------------------------
 
 
 def scored_assessments(
@@ -116,7 +117,8 @@ def is_report_assessment(
     object_types: Collection[str],
     primary_categories: Collection[str],
 ) -> bool:
-    """A leaf is a report assessment by its content type, or by object type AND primary category (SPEC §6.4)."""
+    """A leaf is a report assessment by its content type, or by object type AND primary category
+    (docs/batch.md#exhaust-reports)."""
     return content_type in content_types or (object_type in object_types and primary_category in primary_categories)
 
 
@@ -167,7 +169,7 @@ def progress_line(ctx: ProgressContext, learner: Mapping[str, Any]) -> str:
     return ",".join([csv_field(f) for f in fixed]) + f",{progress},{total}" + "".join([f",{c}" for c in scores]) + "\n"
 
 
-# -- response report (SPEC §6.5) ----------------------------------------------------------------------------
+# -- response report (docs/batch.md#exhaust-reports) -------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +196,7 @@ class AttemptRows:
 
 
 def _rank(attempt: AttemptRows) -> tuple[bool, int]:
-    # Live wins over archived (SPEC §7 #11); among archived copies the latest updated_on wins.
+    # Live wins over archived (docs/reference/compatibility.md#11); among archived copies the latest updated_on wins.
     return (attempt.live, attempt.updated_on if attempt.updated_on is not None else -(2**63))
 
 
@@ -205,7 +207,7 @@ def learner_response_lines(
     title: Callable[[str], str | None],
     dumps: Dumps = compact_json,
 ) -> Iterator[str]:
-    """Every response report line (D5) of one learner, de-duplicated and sorted (SPEC §6.5 "Rows").
+    """Every response report line (D5) of one learner, de-duplicated and sorted (docs/batch.md#exhaust-reports "Rows").
 
     Args:
         ctx: The batch's shared values.

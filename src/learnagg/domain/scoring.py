@@ -1,4 +1,5 @@
-"""Attempt scoring: de-duplication (SPEC A5), question-count guard (SPEC A6) and totals (SPEC A7)."""
+"""Attempt scoring: de-duplication (docs/jobs/assessment.md#a5), question-count guard (docs/jobs/assessment.md#a6) and
+totals (docs/jobs/assessment.md#a7)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from learnagg.domain.numbers import fmt2, truncated_int
 
 @dataclass(frozen=True, slots=True)
 class AttemptScore:
-    """The scored attempt: kept questions sorted by id and their totals (SPEC A7)."""
+    """The scored attempt: kept questions sorted by id and their totals (docs/jobs/assessment.md#a7)."""
 
     questions: tuple[Question, ...]
     total_score: float
@@ -20,12 +21,12 @@ class AttemptScore:
 
 
 def _id_key(question: Question) -> tuple[bool, str]:
-    # Null first, then ascending code point (SPEC C6).
+    # Null first, then ascending code point (docs/reference/data-model.md#c6).
     return (question.id is not None, question.id or "")
 
 
 def deduplicate(questions: Sequence[Question]) -> list[Question]:
-    """Keep one answer per question id (SPEC A5).
+    """Keep one answer per question id (docs/jobs/assessment.md#a5).
 
     Answers are grouped by id (all ``None`` ids form one group); each group keeps the answer with the
     largest ``assess_ts``, the first in input order on a tie.
@@ -45,7 +46,7 @@ def deduplicate(questions: Sequence[Question]) -> list[Question]:
 
 
 def score_attempt(questions: Sequence[Question]) -> AttemptScore:
-    """De-duplicate the answers (SPEC A5) and total them (SPEC A7).
+    """De-duplicate the answers (docs/jobs/assessment.md#a5) and total them (docs/jobs/assessment.md#a7).
 
     Args:
         questions: Normalised answers in input order.
@@ -68,7 +69,7 @@ def score_attempt(questions: Sequence[Question]) -> AttemptScore:
 
 
 def known_total_questions(value: object) -> int | None:
-    """Interpret a content's ``totalQuestions`` (SPEC A6).
+    """Interpret a content's ``totalQuestions`` (docs/jobs/assessment.md#a6).
 
     Args:
         value: The stored value: any JSON value or ``None``.
@@ -83,7 +84,7 @@ def known_total_questions(value: object) -> int | None:
 
 
 def question_count_error(kept: int, total_questions: int | None, content_id: str) -> str | None:
-    """Return the question-count guard failure (SPEC A6), if any.
+    """Return the question-count guard failure (docs/jobs/assessment.md#a6), if any.
 
     Args:
         kept: The number of questions kept after de-duplication.
@@ -99,7 +100,8 @@ def question_count_error(kept: int, total_questions: int | None, content_id: str
 
 
 def leaf_error(event: AssessmentBatchEvent, leaves: set[str], strict: bool) -> str | None:
-    """SPEC A3: the content must be a leaf of the course; unknown leaves are fail-open unless strict."""
+    """docs/jobs/assessment.md#a3: the content must be a leaf of the course; unknown leaves are fail-open unless
+    strict."""
     if leaves:
         if event.content_id not in leaves:
             return f"contentId {event.content_id} is not a leaf node of course {event.course_id}"

@@ -1,4 +1,4 @@
-"""Topic names of SPEC §3 and the short aliases the CLI accepts."""
+"""Topic names of docs/reference/events.md and the short aliases the CLI accepts."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class Topics:
 
     @property
     def assess(self) -> str:
-        """Assessment batch events (SPEC §3.1)."""
+        """Assessment batch events (docs/reference/events.md#e1)."""
         return self.name("telemetry.assess")
 
     @property
@@ -35,7 +35,7 @@ class Topics:
 
     @property
     def progress(self) -> str:
-        """Progress events (SPEC §3.2)."""
+        """Progress events (docs/reference/events.md#e2)."""
         return self.name("coursebatch.job.request")
 
     @property
@@ -45,7 +45,7 @@ class Topics:
 
     @property
     def certificate_request(self) -> str:
-        """Issue-certificate requests (SPEC §3.3)."""
+        """Issue-certificate requests (docs/reference/events.md#e3)."""
         return self.name("issue.certificate.request")
 
     @property
@@ -55,12 +55,12 @@ class Topics:
 
     @property
     def certificate_generate(self) -> str:
-        """Generate-certificate requests (SPEC §3.4)."""
+        """Generate-certificate requests (docs/reference/events.md#e4)."""
         return self.name("generate.certificate.request")
 
     @property
     def contentstate_invalid(self) -> str:
-        """Content-state items refused for another user (SPEC §5.7)."""
+        """Content-state items refused for another user (docs/api.md#content-state-and-assessments)."""
         return self.name("contentstate.invalid")
 
     def resolve(self, topic: str) -> str:
