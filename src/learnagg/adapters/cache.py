@@ -1,4 +1,4 @@
-"""The group-aggregate cache on Redis (SPEC §5.4 step 3); Redis errors are logged and ignored."""
+"""The group-aggregate cache on Redis (docs/api.md#group-aggregates); Redis errors are logged and ignored."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def _glob_escape(text: str) -> str:
 
 
 def build_cache(enabled: bool, redis_url: str, ttl_seconds: int) -> GroupCache:
-    """Redis when the cache is enabled and Redis is configured (SPEC §5.4), otherwise no cache."""
+    """Redis when the cache is enabled and Redis is configured (docs/api.md#group-aggregates), otherwise no cache."""
     if enabled and redis_url:
         return RedisCache(redis_url, ttl_seconds)
     return NoCache()

@@ -180,8 +180,8 @@ class TokenKeys:
 
     def verify(self, token: str, now_ms: int) -> dict[str, Any] | None:
         """The claims of a validly signed token that meets :meth:`claims_ok` at ``now_ms``, or None."""
-        # Time claims are checked against the application clock (SPEC C2), not the machine's, so they are
-        # testable; PyJWT checks only the signature (and the types of `sub` / `jti`).
+        # Time claims are checked against the application clock (docs/reference/data-model.md#c2), not the machine's, so
+        # they are testable; PyJWT checks only the signature (and the types of `sub` / `jti`).
         options: Any = {"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False}
         for key, algorithm in self._candidates(token, now_ms):
             try:

@@ -1,4 +1,5 @@
-"""Zipping report files (SPEC §6.3 step 8, §7 #12): plain, AES-256 (pyzipper) or legacy ZipCrypto."""
+"""Zipping report files (docs/batch.md#exhaust-reports, docs/reference/compatibility.md#12): plain, AES-256 (pyzipper)
+or legacy ZipCrypto."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ _CRC = _crc_table()
 class ZipCryptoEncrypter(BaseZipEncrypter):
     """Traditional PKWARE encryption ("ZipCrypto"), which pyzipper reads but does not write.
 
-    It is weak (SPEC §7 #12) and only offered for older unzip programs. The entry is written with a data
-    descriptor, so the 12-byte header's check byte is the high byte of the DOS time, as the format says for
+    It is weak (docs/reference/compatibility.md#12) and only offered for older unzip programs. The entry is written with
+    a data descriptor, so the 12-byte header's check byte is the high byte of the DOS time, as the format says for
     streamed entries (the CRC is not known when the header is written).
     """
 
@@ -140,7 +141,7 @@ def write_zip(
         entry_name: the name of the single entry.
         size: the entry's size in bytes (chooses zip64 headers for large files).
         modified: the entry's modification time (local time of the report zone).
-        password: protects the entry when given (SPEC §6.3 step 8).
+        password: protects the entry when given (docs/batch.md#exhaust-reports).
         encryption: ``aes256`` (WinZip AES, 256-bit keys) or ``zipcrypto`` (legacy, weak).
     """
     info_cls: Any = zipfile.ZipInfo

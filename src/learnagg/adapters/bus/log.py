@@ -1,4 +1,5 @@
-"""The event-log port and its database implementation (SPEC §2.5): partitioned topics, offsets, consumer groups."""
+"""The event-log port and its database implementation (docs/reference/data-model.md#reports-and-archival): partitioned
+topics, offsets, consumer groups."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ class Dialect:
         raise NotImplementedError
 
     def map_merge(self, current: ColumnElement[Any], patch: ColumnElement[Any]) -> ColumnElement[Any]:
-        """``current + patch`` for JSON maps, a null current counting as ``{}`` (SPEC D2)."""
+        """``current + patch`` for JSON maps, a null current counting as ``{}`` (docs/reference/data-model.md#d2)."""
         raise NotImplementedError
 
     def upsert(
@@ -44,7 +44,7 @@ class Dialect:
         Args:
             table: the target table; its primary key is the conflict target.
             replace: columns overwritten with the new value.
-            patch_maps: JSON map columns merged key by key (SPEC D2); other keys survive.
+            patch_maps: JSON map columns merged key by key (docs/reference/data-model.md#d2); other keys survive.
             keep: columns listed only to document that an existing value is kept (e.g. created_on).
         """
         del keep
@@ -61,7 +61,8 @@ class Dialect:
         """Serialise producers of one topic until commit, so append order equals commit order."""
 
     def lock_learners(self, conn: Connection, learners: Iterable[tuple[str, str, str]]) -> None:
-        """The learner lock of SPEC D3 for (course_id, batch_id, user_id) keys, held until the transaction ends."""
+        """The learner lock of docs/reference/data-model.md#d3 for (course_id, batch_id, user_id) keys, held until the
+        transaction ends."""
 
     def lock_for_update(self, stmt: Any) -> Any:
         """Add a row lock to a SELECT where the database has one."""
@@ -78,7 +79,7 @@ class SqliteDialect(Dialect):
         return sqlite.insert(table)
 
     def map_merge(self, current: ColumnElement[Any], patch: ColumnElement[Any]) -> ColumnElement[Any]:
-        """json_patch keeps number text as written, so doubles round-trip (SPEC D1)."""
+        """json_patch keeps number text as written, so doubles round-trip (docs/reference/data-model.md#d1)."""
         return func.json_patch(func.coalesce(current, literal("{}")), patch)
 
 
@@ -106,7 +107,8 @@ class PostgresDialect(Dialect):
         conn.execute(select(func.pg_advisory_xact_lock(_lock_id("event_log", topic))))
 
     def lock_learners(self, conn: Connection, learners: Iterable[tuple[str, str, str]]) -> None:
-        """SPEC D3 across processes: jobs and batch migrations writing one learner's scores queue here.
+        """docs/reference/data-model.md#d3 across processes: jobs and batch migrations writing one learner's scores
+        queue here.
 
         All locks of a batch are taken in one statement, in ascending id order so two batches never deadlock.
         """

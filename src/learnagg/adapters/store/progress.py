@@ -1,4 +1,5 @@
-"""Batched reads and writes of the activity aggregate updater (SPEC §4.3): one statement per table and batch."""
+"""Batched reads and writes of the activity aggregate updater (docs/jobs/progress.md): one statement per table and
+batch."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ COMPLETED = 2
 
 @dataclass(frozen=True, slots=True)
 class StoredCourse:
-    """A course's status and its hierarchy as loaded (SPEC §2.6)."""
+    """A course's status and its hierarchy as loaded (docs/reference/data-model.md#hierarchy)."""
 
     status: str | None
     hierarchy: Any
@@ -34,7 +35,7 @@ def courses(conn: Connection, course_ids: Iterable[str]) -> dict[str, StoredCour
 
 
 def dedup_expiries(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
-    """``expires_on`` of each stored dedup key among ``keys`` (SPEC P4)."""
+    """``expires_on`` of each stored dedup key among ``keys`` (docs/jobs/progress.md#p4)."""
     wanted = sorted(set(keys))
     if not wanted:
         return {}
@@ -43,7 +44,8 @@ def dedup_expiries(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
 
 
 def consumption_statuses(conn: Connection, learners: Iterable[Learner]) -> dict[Learner, dict[str, int | None]]:
-    """Every stored consumption row's status for each learner (SPEC P6), by content id in content-id order."""
+    """Every stored consumption row's status for each learner (docs/jobs/progress.md#p6), by content id in content-id
+    order."""
     wanted = set(learners)
     out: dict[Learner, dict[str, int | None]] = {lr: {} for lr in wanted}
     if not wanted:
@@ -86,7 +88,8 @@ def enrolment_statuses(conn: Connection, learners: Iterable[Learner]) -> dict[Le
 
 
 def bump_consumption(conn: Connection, dialect: Dialect, counts: Mapping[tuple[str, str, str, str], int]) -> None:
-    """SPEC P6: add to `viewcount` and `completedcount` of (course, batch, user, content) rows, creating missing ones.
+    """docs/jobs/progress.md#p6: add to `viewcount` and `completedcount` of (course, batch, user, content) rows,
+    creating missing ones.
 
     The increment is done by the database (``coalesce(column, 0) + n``), so a concurrent writer of other columns
     (the content-state API) is never overwritten, and a created row keeps every other column null, its status
@@ -111,7 +114,8 @@ def bump_consumption(conn: Connection, dialect: Dialect, counts: Mapping[tuple[s
 
 
 def update_enrolments(conn: Connection, changes: Mapping[Learner, Mapping[str, Any]]) -> None:
-    """SPEC P9: write status, progress, contentstatus, datetime (and completedon on completion) of enrolments.
+    """docs/jobs/progress.md#p9: write status, progress, contentstatus, datetime (and completedon on completion) of
+    enrolments.
 
     Only existing rows are updated, and never one already completed (status 2), even if it was completed after
     it was read.
@@ -153,7 +157,7 @@ def update_enrolments(conn: Connection, changes: Mapping[Learner, Mapping[str, A
 
 
 def store_dedup_keys(conn: Connection, dialect: Dialect, expiries: Mapping[str, int]) -> None:
-    """SPEC P10: insert or renew dedup keys with their expiry."""
+    """docs/jobs/progress.md#p10: insert or renew dedup keys with their expiry."""
     if expiries:
         rows: Sequence[dict[str, Any]] = [{"key": k, "expires_on": v} for k, v in sorted(expiries.items())]
         conn.execute(dialect.upsert(dedup_key, replace=["expires_on"]), rows)

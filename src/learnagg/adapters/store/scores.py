@@ -17,7 +17,8 @@ from learnagg.adapters.store.tables import (
 )
 
 Learner = tuple[str, str, str]  # (course_id, batch_id, user_id)
-COURSE = "Course"  # activity_type of every aggregate row, unit rows included (SPEC §2.1)
+# activity_type of every aggregate row, unit rows included (docs/reference/data-model.md#user-activity-agg)
+COURSE = "Course"
 
 
 def context_id(batch_id: str) -> str:
@@ -36,7 +37,8 @@ class LiveAttempt:
 
 
 def leaf_nodes(conn: Connection, course_ids: Iterable[str]) -> dict[str, set[str]]:
-    """``leafNodes(course)`` for each course id; an unknown course maps to an empty set (SPEC §2.6)."""
+    """``leafNodes(course)`` for each course id; an unknown course maps to an empty set
+    (docs/reference/data-model.md#hierarchy)."""
     ids = sorted(set(course_ids))
     found: dict[str, set[str]] = {c: set() for c in ids}
     if ids:
@@ -58,7 +60,7 @@ def total_questions(conn: Connection, content_ids: Iterable[str]) -> dict[str, i
 
 
 def live_attempts(conn: Connection, learners: Iterable[Learner]) -> dict[Learner, dict[tuple[str, str], LiveAttempt]]:
-    """Every live attempt of each learner, keyed by (content_id, attempt_id) (SPEC S1)."""
+    """Every live attempt of each learner, keyed by (content_id, attempt_id) (docs/jobs/assessment.md#s1)."""
     wanted = set(learners)
     out: dict[Learner, dict[tuple[str, str], LiveAttempt]] = {lr: {} for lr in wanted}
     if not wanted:
@@ -91,7 +93,7 @@ def live_attempts(conn: Connection, learners: Iterable[Learner]) -> dict[Learner
 
 
 def course_agg_details(conn: Connection, learners: Iterable[Learner]) -> dict[Learner, list[str] | None]:
-    """The stored `agg_details` of each learner's course row (SPEC S2); missing rows are left out."""
+    """The stored `agg_details` of each learner's course row (docs/jobs/assessment.md#s2); missing rows are left out."""
     wanted = set(learners)
     if not wanted:
         return {}
@@ -112,7 +114,8 @@ def course_agg_details(conn: Connection, learners: Iterable[Learner]) -> dict[Le
 
 
 def write_attempts(conn: Connection, dialect: Dialect, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert or overwrite `assessment_aggregator` rows; an existing row keeps its created_on (SPEC A8)."""
+    """Insert or overwrite `assessment_aggregator` rows; an existing row keeps its created_on
+    (docs/jobs/assessment.md#a8)."""
     if rows:
         columns = [c.name for c in assessment_aggregator.columns if not c.primary_key and c.name != "created_on"]
         conn.execute(dialect.upsert(assessment_aggregator, replace=columns, keep=["created_on"]), list(rows))
@@ -130,7 +133,8 @@ class MetricsPatch:
 def patch_activity_rows(
     conn: Connection, dialect: Dialect, patches: Mapping[tuple[str, str, str], MetricsPatch]
 ) -> None:
-    """Apply map patches to `user_activity_agg` rows keyed by (activity_id, user_id, context_id) (SPEC D2).
+    """Apply map patches to `user_activity_agg` rows keyed by (activity_id, user_id, context_id)
+    (docs/reference/data-model.md#d2).
 
     Rows whose patch replaces `agg_details` and rows that keep it go in two statements so a patch without
     details never nulls stored ones.

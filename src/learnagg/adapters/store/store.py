@@ -20,7 +20,8 @@ _WRITE = "learnagg_write"
 
 
 def _json_dumps(value: Any) -> str:
-    # orjson renders doubles as the shortest round-trip text with a fraction (SPEC C4) and is fast.
+    # orjson renders doubles as the shortest round-trip text with a fraction (docs/reference/data-model.md#c4) and is
+    # fast.
     return orjson.dumps(value).decode()
 
 

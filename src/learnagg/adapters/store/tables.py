@@ -1,4 +1,5 @@
-"""Every logical table of SPEC §2, defined once (SQLAlchemy Core); timestamps are epoch-ms BIGINT (SPEC D1)."""
+"""Every logical table of docs/reference/data-model.md, defined once (SQLAlchemy Core); timestamps are epoch-ms BIGINT
+(docs/reference/data-model.md#d1)."""
 
 from __future__ import annotations
 
@@ -24,16 +25,16 @@ metadata = MetaData(
     }
 )
 
-# Map and list columns are JSON text on SQLite and JSONB on PostgreSQL (SPEC D1).
+# Map and list columns are JSON text on SQLite and JSONB on PostgreSQL (docs/reference/data-model.md#d1).
 Json = JSON().with_variant(JSONB(), "postgresql")
-Ms = BigInteger  # epoch milliseconds, UTC (SPEC C1)
+Ms = BigInteger  # epoch milliseconds, UTC (docs/reference/data-model.md#c1)
 
 
 def _text_key(name: str) -> Column:
     return Column(name, Text, primary_key=True)
 
 
-# §2.1
+# docs/reference/data-model.md#user-activity-agg
 user_activity_agg = Table(
     "user_activity_agg",
     metadata,
@@ -59,7 +60,7 @@ activity_agg = Table(
     Column("agg_last_updated", Json),  # map<text,epoch ms>
 )
 
-# §2.2
+# docs/reference/data-model.md#assessment-aggregator
 assessment_aggregator = Table(
     "assessment_aggregator",
     metadata,
@@ -83,7 +84,7 @@ Index(
     assessment_aggregator.c.user_id,
 )
 Index("ix_assessment_aggregator_updated_on", assessment_aggregator.c.updated_on)
-# Archival reads one (course, batch, week) at a time (SPEC §6.2); revision 0003.
+# Archival reads one (course, batch, week) at a time (docs/batch.md#assessment-archival); revision 0003.
 Index(
     "ix_assessment_aggregator_course_batch_updated_on",
     assessment_aggregator.c.course_id,
@@ -91,7 +92,7 @@ Index(
     assessment_aggregator.c.updated_on,
 )
 
-# §2.3
+# docs/reference/data-model.md#enrolment
 user_enrolments = Table(
     "user_enrolments",
     metadata,
@@ -160,7 +161,7 @@ course_batch = Table(
 )
 Index("uq_course_batch_batchid", course_batch.c.batchid, unique=True)
 
-# §2.4
+# docs/reference/data-model.md#users-and-groups
 users = Table(
     "users",
     metadata,
@@ -217,7 +218,7 @@ group_member = Table(
 )
 Index("ix_group_member_user_id", group_member.c.user_id)
 
-# §2.5
+# docs/reference/data-model.md#reports-and-archival
 job_request = Table(
     "job_request",
     metadata,
@@ -238,13 +239,13 @@ job_request = Table(
     Column("batch_number", Integer),
     Column("encryption_key", Text),
     Column("processed_batches", Json),
-    # Not in SPEC: while a runner processes the request, the instant its claim ends (revision 0004) and the run
-    # holding it (revision 0008): a run that lost its claim writes nothing more to the request.
+    # Not from the reference platform: while a runner processes the request, the instant its claim ends (revision 0004)
+    # and the run holding it (revision 0008): a run that lost its claim writes nothing more to the request.
     Column("lease_until", Ms),
     Column("lease_owner", Text),
 )
 Index("uq_job_request_request_id", job_request.c.request_id, unique=True)
-# The runner picks one dataset's pending requests (SPEC §6.3 step 1); revision 0004.
+# The runner picks one dataset's pending requests (docs/batch.md#exhaust-reports); revision 0004.
 Index("ix_job_request_job_id_status", job_request.c.job_id, job_request.c.status)
 
 archival_metadata = Table(
@@ -263,13 +264,14 @@ archival_metadata = Table(
     Column("iteration", Integer),
     Column("request_data", Json),
     Column("err_message", Text),
-    # Not in SPEC: what the archive holds, written on archival and checked before deletion (revision 0003).
+    # Not from the reference platform: what the archive holds, written on archival and checked before deletion (revision
+    # 0003).
     Column("row_count", BigInteger),
     Column("checksum", Text),  # hex SHA-256 of the uncompressed CSV (domain/archive_csv.py)
 )
 
-# Not in SPEC: expiring claims of batch work (an archival partition, revision 0008; docs/batch.md). A row is
-# held by `owner` until `lease_until` (epoch ms) and renewed while the work runs; it is deleted when released.
+# Not from the reference platform: expiring claims of batch work (an archival partition, revision 0008; docs/batch.md).
+# A row is held by `owner` until `lease_until` (epoch ms) and renewed while the work runs; it is deleted when released.
 batch_lease = Table(
     "batch_lease",
     metadata,
@@ -351,7 +353,7 @@ dedup_key = Table(
     Column("expires_on", Ms, nullable=False),
 )
 
-# §2.6
+# docs/reference/data-model.md#hierarchy
 course = Table(
     "course",
     metadata,
@@ -388,7 +390,7 @@ content = Table(
     Column("updated_on", Ms),
 )
 
-# Not in SPEC: secrets the service generates for itself (the embedded HS256 token key).
+# Not from the reference platform: secrets the service generates for itself (the embedded HS256 token key).
 app_secret = Table(
     "app_secret",
     metadata,

@@ -1,4 +1,4 @@
-"""Initial schema: every logical table of SPEC §2.
+"""Initial schema: every logical table of docs/reference/data-model.md.
 
 Revision ID: 0001
 Revises:

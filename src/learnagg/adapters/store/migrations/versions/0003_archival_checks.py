@@ -21,7 +21,8 @@ def upgrade() -> None:
     # Nullable: rows archived before this revision (or by the reference platform) have neither.
     op.add_column("archival_metadata", sa.Column("row_count", sa.BigInteger(), nullable=True))
     op.add_column("archival_metadata", sa.Column("checksum", sa.Text(), nullable=True))
-    # Without it each (course, batch, week) read scans the whole batch, once per week (SPEC §6.2 partitions).
+    # Without it each (course, batch, week) read scans the whole batch, once per week (docs/batch.md#assessment-archival
+    # partitions).
     op.create_index(
         "ix_assessment_aggregator_course_batch_updated_on",
         "assessment_aggregator",
