@@ -1,1 +1,1 @@
-"""Batch jobs, one file per job: archival, score-metric migration, imports (SPEC §6)."""
+"""Batch jobs, one file per job: archival, score-metric migration, imports (docs/batch.md)."""

@@ -1,5 +1,5 @@
-"""Assessment archival, archive mode (SPEC §6.2): one gzipped CSV per (course, batch, year, week), recorded in
-`archival_metadata` with its row count and checksum.
+"""Assessment archival, archive mode (docs/batch.md#assessment-archival): one gzipped CSV per (course, batch, year,
+week), recorded in `archival_metadata` with its row count and checksum.
 
 Crash safety: before a partition is uploaded its metadata row records the key it is about to write (status
 unchanged: null or FAILED). A process killed during the upload leaves that row and at most an unfinished
@@ -35,10 +35,11 @@ from learnagg.domain import archive_read as ar
 
 __all__ = ["ArchivalScope", "ArchiveSummary", "resolve_scope", "run_archive", "scope_filter"]
 
-MAX_ITERATIONS = 3  # SPEC §6.2: partitions (and deletions) that failed this often are left alone
+# docs/batch.md#assessment-archival: partitions (and deletions) that failed this often are left alone
+MAX_ITERATIONS = 3
 SUCCESS = "SUCCESS"
 FAILED = "FAILED"
-ERR_MAX = 300  # `err_message` holds at most 300 characters (SPEC §2.5)
+ERR_MAX = 300  # `err_message` holds at most 300 characters (docs/reference/data-model.md#reports-and-archival)
 STEP = "archive"  # the step an archive run reports progress under
 
 _m = archival_metadata.c
@@ -90,7 +91,7 @@ def find_partitions(conn: Connection, pairs: list[tuple[str, str]] | None, cutof
     """Every non-empty partition in scope with rows updated before ``cutoff`` (a partition boundary).
 
     One GROUP BY per batch (or one in all) counts rows per week; a week holding 1 January is split by a count
-    of one side (SPEC §6.2 step 1: the year is the calendar year).
+    of one side (docs/batch.md#assessment-archival: the year is the calendar year).
     """
     base = [_a.updated_on.is_not(None), _a.updated_on >= -ac.WEEK_SHIFT_MS]  # integer division = floor from here
     if cutoff is not None:
@@ -131,7 +132,8 @@ def load_metadata(conn: Connection, request_ids: Iterable[str]) -> dict[str, Row
 
 
 def upsert_metadata(conn: Connection, app: App, values: dict[str, Any], *, count_failure: bool = False) -> None:
-    """Insert or update one `archival_metadata` row; ``count_failure`` adds 1 to its iteration (SPEC §6.2)."""
+    """Insert or update one `archival_metadata` row; ``count_failure`` adds 1 to its iteration
+    (docs/batch.md#assessment-archival)."""
     stmt = app.store.dialect.insert(archival_metadata).values(iteration=1 if count_failure else 0, **values)
     updates: dict[str, Any] = {k: stmt.excluded[k] for k in values if k != "request_id"}
     if count_failure:
@@ -183,7 +185,7 @@ def run_archive(
     before: int | None = None,
     progress: Progress | None = None,
 ) -> ArchiveSummary:
-    """Archive every partition in scope that is not archived yet (SPEC §6.2 archive mode).
+    """Archive every partition in scope that is not archived yet (docs/batch.md#assessment-archival archive mode).
 
     Args:
         app: the application (store, clock, settings `archival.*`).
@@ -248,7 +250,7 @@ def _archive_partition(
     progress: Progress,
     lease: Lease,
 ) -> None:
-    now = app.clock()  # SPEC C2: once per partition; also the file's epochMillis
+    now = app.clock()  # docs/reference/data-model.md#c2: once per partition; also the file's epochMillis
     p = part.period
     key = ac.archive_key(app.settings.archival.prefix, part.batch_id, part.course_id, p.year, p.week, now)
     identity = _identity(part)
@@ -274,7 +276,8 @@ def _archive_partition(
         blobs.delete(key)  # the same key again (a repeated clock reading): start afresh
         digest = _write_partition(app, blobs, part, key, on_rows)
         with blobs.open_read(key) as f:
-            # SPEC §6.2 step 4, read back: the same uncompressed bytes mean the same rows, so the same count.
+            # docs/batch.md#assessment-archival, read back: the same uncompressed bytes mean the same rows, so the same
+            # count.
             check = ar.read_checksum(f)
         if check != digest.checksum:
             raise ValueError(f"read back a different file: checksum {check}, wrote {digest.checksum}")
@@ -334,7 +337,8 @@ def _write_partition(
     """Stream the partition's rows, sorted by (user_id, content_id, attempt_id), into a gzipped CSV."""
     p = part.period
     order: list[Any] = [_a.user_id, _a.content_id, _a.attempt_id]
-    if app.store.backend == "postgresql":  # SPEC C6: code-point order, whatever the database's collation
+    # docs/reference/data-model.md#c6: code-point order, whatever the database's collation
+    if app.store.backend == "postgresql":
         order = [c.collate("C") for c in order]
     # The question as stored JSON text: parsed row by row while writing, not a whole chunk at once.
     columns = [_a[c] for c in ac.COLUMNS[:-1]] + [cast(_a.question, Text)]

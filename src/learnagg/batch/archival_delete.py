@@ -1,4 +1,5 @@
-"""Assessment archival, delete mode (SPEC §6.2): verify each archived file, then delete exactly its rows.
+"""Assessment archival, delete mode (docs/batch.md#assessment-archival): verify each archived file, then delete exactly
+its rows.
 
 Design (what survives a kill):
 1. The whole file is read and checked first. With a recorded checksum (every file this job archives) its
@@ -8,14 +9,16 @@ Design (what survives a kill):
    and deletes nothing.
 2. The file is then read again and cut into groups of whole learners (about `archival.chunk_rows` rows). Each
    group is one transaction: the learners' scores are recomputed with the archived rows as an extra source
-   (SPEC S1–S5, so every archived attempt is in `agg_details` first), then the file's keys whose live row still
+   (docs/jobs/assessment.md#score-aggregation, so every archived attempt is in `agg_details` first), then the file's
+   keys whose live row still
    has the archived `updated_on` are deleted. The last group's transaction first checks that this pass read the
    verified bytes and the recorded row count, and also sets `deletion_status=SUCCESS`.
 3. So each learner's rows are deleted together with the recompute that preserves them, or not at all. A process
    killed part-way leaves earlier groups deleted and the file not marked; the next `archive delete` verifies the
    same file again and replays every group (recomputing is idempotent and already-deleted keys delete nothing),
    then marks it. A file of one group (up to `chunk_rows` rows, the usual case) is deleted entirely or not at
-   all. Even a wrong archive cannot lower a score: recomputing before deleting lets live rows win (SPEC S3).
+   all. Even a wrong archive cannot lower a score: recomputing before deleting lets live rows win
+   (docs/jobs/assessment.md#s3).
 4. Each archive is claimed with the same lease as its partition in archive mode (`batch_lease`), its metadata
    is read again under the lease, and every transaction is fenced by it: concurrent runs split the archives, each
    is deleted once, and no archive is verified while it is being written (docs/batch.md).
@@ -57,7 +60,8 @@ from learnagg.services.score_recompute import recompute_scores
 STEP = "verify+delete"  # the step a delete run reports progress under
 _m = archival_metadata.c
 _a = assessment_aggregator.c
-# Exactly the archived key, and only while the live row is the archived version (SPEC §6.2 delete step 2b).
+# Exactly the archived key, and only while the live row is the archived version (docs/batch.md#assessment-archival
+# delete step 2b).
 _DELETE = delete(assessment_aggregator).where(
     _a.user_id == bindparam("k_user"),
     _a.course_id == bindparam("k_course"),
@@ -94,7 +98,7 @@ class DeleteSummary:
 
 
 def deletion_targets_query() -> Any:
-    """SELECT the metadata rows still to delete (SPEC §6.2 delete mode targets)."""
+    """SELECT the metadata rows still to delete (docs/batch.md#assessment-archival delete mode targets)."""
     return select(archival_metadata).where(
         _m.archival_status == SUCCESS,
         or_(_m.deletion_status.is_(None), _m.deletion_status != SUCCESS),
@@ -103,7 +107,8 @@ def deletion_targets_query() -> Any:
 
 
 def deletion_targets(conn: Connection, pairs: list[tuple[str, str]] | None) -> list[Row[Any]]:
-    """Metadata rows archived successfully, not deleted yet, below the iteration limit (SPEC §6.2 delete mode)."""
+    """Metadata rows archived successfully, not deleted yet, below the iteration limit
+    (docs/batch.md#assessment-archival delete mode)."""
     stmt = deletion_targets_query()
     where = scope_filter(pairs, _m.collection_id, _m.batch_id)
     if where is not None:
@@ -114,7 +119,8 @@ def deletion_targets(conn: Connection, pairs: list[tuple[str, str]] | None) -> l
 def run_delete(
     app: App, blobs: ObjectStore, scope: ArchivalScope | None = None, *, progress: Progress | None = None
 ) -> DeleteSummary:
-    """Delete the archived rows of every verified archive in scope (SPEC §6.2 delete mode, §7 #3).
+    """Delete the archived rows of every verified archive in scope (docs/batch.md#assessment-archival delete mode,
+    docs/reference/compatibility.md#3).
 
     Args:
         app: the application (store, clock, cache, settings).
@@ -177,7 +183,7 @@ def _verify(target: Row[Any], digest: ac.ArchiveDigest) -> None:
 def _delete_file(
     app: App, blobs: ObjectStore, target: Row[Any], summary: DeleteSummary, progress: Progress, lease: Lease
 ) -> None:
-    now = app.clock()  # SPEC C2: once per file
+    now = app.clock()  # docs/reference/data-model.md#c2: once per file
     key = (target.blob_url or [None])[0]
     advanced = 0
     try:

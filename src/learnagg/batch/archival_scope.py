@@ -1,4 +1,5 @@
-"""Which batches an archival run covers (SPEC §6.2 parameters), shared by archive and delete mode."""
+"""Which batches an archival run covers (docs/batch.md#assessment-archival parameters), shared by archive and delete
+mode."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ _a = assessment_aggregator.c
 
 @dataclass(frozen=True, slots=True)
 class ArchivalScope:
-    """Which batches a run covers (SPEC §6.2 parameters): ``batchId + collectionId``, a batch list, or all."""
+    """Which batches a run covers (docs/batch.md#assessment-archival parameters): ``batchId + collectionId``, a batch
+    list, or all."""
 
     batch_id: str | None = None
     collection_id: str | None = None

@@ -1,4 +1,5 @@
-"""Exhaust report files (SPEC §6.3 step 8): a batch's CSV streamed to the object store, then zipped (and protected)."""
+"""Exhaust report files (docs/batch.md#exhaust-reports): a batch's CSV streamed to the object store, then zipped (and
+protected)."""
 
 from __future__ import annotations
 
@@ -27,16 +28,18 @@ class BatchError(LearnaggError):
 
 
 class ArchiveUnreadable(BatchError):
-    """An archived file of the batch cannot be read (SPEC §6.5 sources): the response report is not made."""
+    """An archived file of the batch cannot be read (docs/batch.md#exhaust-reports sources): the response report is not
+    made."""
 
 
 def report_time(now: int, zone_name: str) -> datetime:
-    """``now`` in setting ``report.timezone``: it dates report files and their names (SPEC C3, §6.3 step 8)."""
+    """``now`` in setting ``report.timezone``: it dates report files and their names (docs/reference/data-model.md#c3,
+    docs/batch.md#exhaust-reports)."""
     return datetime.fromtimestamp(now / 1000, zone(zone_name))
 
 
 def archive_pattern(prefix: str, batch_id: str, course_id: str) -> str:
-    """``<archival.prefix><batchId>_<collectionId>/*-*-*.csv.gz`` (SPEC §6.5 sources)."""
+    """``<archival.prefix><batchId>_<collectionId>/*-*-*.csv.gz`` (docs/batch.md#exhaust-reports sources)."""
     return f"{prefix}{batch_id}_{course_id}/*-*-*.csv.gz"
 
 
@@ -114,8 +117,8 @@ def produce_batch(
     password: str | None,
     encryption: Encryption,
 ) -> BatchFile:
-    """SPEC §6.3 step 8: the CSV streamed to ``<job_id>/<request_id>/<batchId>_<key>_<yyyyMMdd>.csv``, zipped next
-    to it (one entry named after the CSV; protected when a password is given), then the CSV removed.
+    """docs/batch.md#exhaust-reports: the CSV streamed to ``<job_id>/<request_id>/<batchId>_<key>_<yyyyMMdd>.csv``,
+    zipped next to it (one entry named after the CSV; protected when a password is given), then the CSV removed.
 
     The clear CSV does not outlive its zip: left beside a password-protected zip it would defeat the password.
     A failure leaves no object behind but, at worst, a CSV that the next attempt overwrites.

@@ -1,4 +1,4 @@
-"""The exhaust runner (SPEC §6.3 steps 1–8): pending requests → report files → SUCCESS or FAILED.
+"""The exhaust runner (docs/batch.md#exhaust-reports): pending requests → report files → SUCCESS or FAILED.
 
 Claims: a request is taken with one conditional update to PROCESSING with a lease (`lease_until`) and this run as
 its holder (`lease_owner`). The update only matches the request as this run read it (status, iteration, submission
@@ -45,8 +45,8 @@ class RunSummary:
     requests: int = 0
     succeeded: int = 0
     failed: int = 0
-    requeued: int = 0  # back to SUBMITTED: the channel's limits for this run were reached (§6.3 step 5)
-    duplicates: int = 0  # requests that copied the outcome of an identical one (§6.3 step 2)
+    requeued: int = 0  # back to SUBMITTED: the channel's limits for this run were reached (docs/batch.md)
+    duplicates: int = 0  # requests that copied the outcome of an identical one (docs/batch.md#exhaust-reports)
     lost: int = 0  # requests whose lease another runner took over: that runner finishes them
     batches: int = 0
     bytes: int = 0
@@ -60,7 +60,7 @@ class RunSummary:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """A resolved batch of a request (SPEC §6.3 step 4)."""
+    """A resolved batch of a request (docs/batch.md#exhaust-reports)."""
 
     batch_id: str
     course_id: str
@@ -69,14 +69,14 @@ class Batch:
 
 @dataclass
 class Outcome:
-    """How a request ends: the column values copied to every identical request (§6.3 steps 2, 6)."""
+    """How a request ends: the column values copied to every identical request (docs/batch.md#exhaust-reports)."""
 
     status: str
     values: dict[str, Any]
 
 
 def pickable(now: int, batch_number: int | None) -> Any:
-    """SPEC §6.3 step 1 — SUBMITTED or FAILED with iteration < 3 — plus PROCESSING requests whose lease has ended."""
+    """SUBMITTED, or FAILED with iteration < 3, plus PROCESSING requests whose lease has ended (docs/batch.md)."""
     iteration_ok = func.coalesce(_j.iteration, 0) < dx.MAX_ITERATIONS
     stale = and_(_j.status == dx.PROCESSING, or_(_j.lease_until.is_(None), _j.lease_until < now))
     where = and_(iteration_ok, or_(_j.status.in_((dx.SUBMITTED, dx.FAILED)), stale))
@@ -89,7 +89,7 @@ def _same(column: Any, value: Any) -> Any:
 
 
 def resolve_batches(conn: Connection, sel: dx.BatchSelection) -> list[Batch]:
-    """The batches of a selection from `course_batch` (SPEC §6.3 step 4), in request order (search: by batch id)."""
+    """The batches of a selection from `course_batch`, in request order (search: by batch id; docs/batch.md)."""
     b, c = course_batch.c, course.c
     stmt = select(b.batchid, b.courseid, c.status).select_from(
         course_batch.outerjoin(course, c.course_id == b.courseid)
@@ -109,7 +109,7 @@ def resolve_batches(conn: Connection, sel: dx.BatchSelection) -> list[Batch]:
 
 
 class ExhaustRunner:
-    """One run over the pending requests of some datasets (SPEC §6.3)."""
+    """One run over the pending requests of some datasets (docs/batch.md#exhaust-reports)."""
 
     def __init__(
         self,
@@ -127,7 +127,7 @@ class ExhaustRunner:
         self.datasets = list(datasets or dx.REPORT_KEYS)
         self.stopping = stopping
         self.settings = app.settings.exhaust
-        self.usage: dict[str, list[int]] = {}  # channel → [batches, bytes] produced in this run (§6.3 step 5)
+        self.usage: dict[str, list[int]] = {}  # channel → [batches, bytes] produced in this run (docs/batch.md)
         self.summary = RunSummary()
         self.owner = new_owner()
         self.lost = threading.Event()  # set by the heartbeat when a claimed request is no longer this run's
@@ -144,7 +144,7 @@ class ExhaustRunner:
         return self.summary
 
     def _groups(self, dataset: str) -> list[list[tuple[RowMapping, str | None]]]:
-        """Pending requests grouped by the §6.3 step 2 hash (and channel), each with its clear password."""
+        """Pending requests grouped by their dedup hash (and channel), each with its clear password."""
         now = self.app.clock()
         stmt = (
             select(job_request)
@@ -195,7 +195,7 @@ class ExhaustRunner:
         with self._heartbeat(ids):
             try:
                 outcome = self._process(leader, password, ids)
-            except Exception as exc:  # SPEC §6.3 step 6: any other error fails the request, the run goes on
+            except Exception as exc:  # any other error fails the request, the run goes on (docs/batch.md)
                 log.exception("exhaust request %s failed", leader["request_id"])
                 outcome = self._failed([dx.internal_error(first_line(exc))])
         if outcome.status in (dx.SUCCESS, dx.FAILED):
@@ -350,7 +350,7 @@ def run_exhaust(
     keys: ExhaustKeys | None = None,
     stopping: Callable[[], bool] = lambda: False,
 ) -> RunSummary:
-    """Run the pending exhaust requests once (SPEC §6.3).
+    """Run the pending exhaust requests once (docs/batch.md#exhaust-reports).
 
     Args:
         app: the application (store, clock, settings ``exhaust.*``, ``report.*``, ``archival.prefix``).
@@ -385,7 +385,7 @@ class ExhaustService(LoopService):
 
     def start(self, loops: int | None = None, *, until_idle: bool = False) -> int:
         """Run every poll interval until stopped (or ``loops`` times): a busy run does not start the next one at
-        once, so a channel over its limits waits for the next tick (SPEC §6.3 step 5)."""
+        once, so a channel over its limits waits for the next tick (docs/batch.md#exhaust-reports)."""
         total = done = 0
         while not self.stopping and (loops is None or done < loops):
             handled = self.run_once()

@@ -39,7 +39,7 @@ def _reader(text: IO[str], dialect: str) -> Iterator[list[str]]:
     if dialect == "cqlsh":
         # cqlsh's COPY dialect: quote ", escape \ and (because they differ) no doubled quotes.
         return csv.reader(text, delimiter=",", quotechar='"', escapechar="\\", doublequote=False, strict=True)
-    return csv.reader(text, strict=True)  # D5 (SPEC §6.3): RFC 4180, embedded quotes doubled
+    return csv.reader(text, strict=True)  # D5 (docs/batch.md#exhaust-reports): RFC 4180, embedded quotes doubled
 
 
 def read_records(raw: IO[bytes], path: str, dialect: str) -> Generator[tuple[int, list[str]], None, None]:

@@ -23,7 +23,7 @@ def _pairs(layout: str) -> list[tuple[str, str]]:
     return [(c.split(None, 1)[0], c.split(None, 1)[1]) for c in layout.split(";") if c.strip()]
 
 
-# SPEC §2.2: the reference's `question` user type, fields in declaration order.
+# docs/reference/data-model.md#assessment-aggregator: the reference's `question` user type, fields in declaration order.
 QUESTION = user_type(
     "question",
     _pairs(
@@ -205,7 +205,8 @@ def _plain_text(raw: str) -> str | None:
 
 
 def _ms(raw: str) -> int | None:
-    """Epoch ms or a timestamp text (SPEC §6.2 delete step 1 accepts both), ``yyyy-MM-dd HH:mm:ss:SSSZ`` too."""
+    """Epoch ms or a timestamp text (docs/batch.md#assessment-archival delete step 1 accepts both), ``yyyy-MM-dd
+    HH:mm:ss:SSSZ`` too."""
     text = raw.strip()
     if text == "":
         return None
@@ -375,7 +376,8 @@ SPECS: dict[str, TableSpec] = {
                 Fallback("updated_date", "updateddate", _legacy_ts),
             ),
         ),
-        # SPEC §6.2 step 3: the archive layout (D5 CSV, SPEC §6.3), in its column order.
+        # docs/batch.md#assessment-archival: the archive layout (D5 CSV, docs/batch.md#exhaust-reports), in its column
+        # order.
         TableSpec(
             "archived-assessments",
             tables.assessment_aggregator,

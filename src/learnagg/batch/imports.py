@@ -59,7 +59,7 @@ def _statement(dialect: Dialect, spec: TableSpec, written: Sequence[str]) -> Any
     table = spec.table
     stmt = dialect.insert(table)
     keys = [c.name for c in table.primary_key.columns]
-    # SPEC §7 #11: a live row rewritten after it was archived wins over the archived copy.
+    # docs/reference/compatibility.md#11: a live row rewritten after it was archived wins over the archived copy.
     newer = or_(table.c.updated_on.is_(None), table.c.updated_on <= stmt.excluded.updated_on)
     return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in replace}, where=newer)
 
@@ -112,7 +112,7 @@ def import_file(
       record raises ``FILE:LINE: reason`` and nothing is written. Re-importing a file gives the same rows.
     - Upsert: only the file's columns are written, other columns of an existing row are kept. An empty field is
       null, except in a key column where it is the empty string (keys are never null). An archived row never
-      replaces a live row with a later ``updated_on`` (SPEC §7 #11: the live row wins).
+      replaces a live row with a later ``updated_on`` (docs/reference/compatibility.md#11: the live row wins).
     - Score metrics are not recomputed (`learnagg migrate scores` does that).
 
     Args:
@@ -175,6 +175,6 @@ def import_file(
                 activity_agg.refresh(conn, app.store.dialect, batches, app.clock())
         reporter.report(result.records, raw)
     if result.users:
-        # SPEC §5.4 step 3: cached group aggregates of these learners are stale now (after commit).
+        # docs/api.md#group-aggregates: cached group aggregates of these learners are stale now (after commit).
         invalidate_for_users(app.store, app.cache, result.users)
     return result

@@ -1,4 +1,5 @@
-"""Score-metric migration (SPEC §6.1): legacy `agg` ints into `aggregates`, then S1–S5 for each learner."""
+"""Score-metric migration (docs/batch.md#migrations-and-imports): legacy `agg` ints into `aggregates`, then S1–S5 for
+each learner."""
 
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ def _legacy_chunk(
 ) -> _Chunk:
     """One page of rows with an `agg` map, in key order."""
     summary = StepSummary(STEP_LEGACY)
-    now = app.clock()  # SPEC C2: read once per unit of work
+    now = app.clock()  # docs/reference/data-model.md#c2: read once per unit of work
     stmt = _legacy_scope(select(*_ROW_KEY, _U.agg, _U.aggregates, _U.agg_last_updated), batch_ids)
     if after is not None:
         stmt = stmt.where(tuple_(*_ROW_KEY) > tuple_(*after))
@@ -151,8 +152,8 @@ def _legacy_chunk(
         )
     summary.rows_examined = count
     if writes and not dry_run:
-        # Whole maps from the locked read: every other key is kept (SPEC D2), and a JSON-null map is replaced
-        # by an object instead of being concatenated with one.
+        # Whole maps from the locked read: every other key is kept (docs/reference/data-model.md#d2), and a JSON-null
+        # map is replaced by an object instead of being concatenated with one.
         upsert = app.store.dialect.upsert(user_activity_agg, replace=["aggregates", "agg_last_updated"])
         conn.execute(upsert, writes)
     return _Chunk(last, count, summary, {w["user_id"] for w in writes})
@@ -166,7 +167,7 @@ def migrate_legacy_agg(
     chunk_rows: int | None = None,
     progress: Progress | None = None,
 ) -> StepSummary:
-    """SPEC §6.1 step 1: copy each legacy `agg` value into `aggregates` where that key is absent.
+    """docs/batch.md#migrations-and-imports: copy each legacy `agg` value into `aggregates` where that key is absent.
 
     Existing doubles are never overwritten, `agg` is never modified, and ``agg_last_updated[k] = now`` is set
     only where absent. Rows are read in key order, ``chunk_rows`` per transaction.
@@ -245,13 +246,13 @@ def _backfill_chunk(
 ) -> _Chunk:
     """S1–S5 for one page of learners."""
     summary = StepSummary(STEP_BACKFILL)
-    now = app.clock()  # SPEC C2: read once per unit of work
+    now = app.clock()  # docs/reference/data-model.md#c2: read once per unit of work
     learners = _learner_page(conn, after, batch_ids, limit)
     if not learners:
         return _Chunk(None, 0, summary, set())
     wanted = set(learners)
     if not dry_run:
-        app.store.dialect.lock_learners(conn, wanted)  # SPEC D3, before anything is read
+        app.store.dialect.lock_learners(conn, wanted)  # docs/reference/data-model.md#d3, before anything is read
     stored = _course_rows(conn, wanted)
     planned = plan_scores(
         conn,
@@ -307,7 +308,8 @@ def backfill_scores(
     chunk_learners: int | None = None,
     progress: Progress | None = None,
 ) -> StepSummary:
-    """SPEC §6.1 step 2: S1–S6 for each distinct (course_id, batch_id, user_id) of `assessment_aggregator`.
+    """docs/batch.md#migrations-and-imports: S1–S6 for each distinct (course_id, batch_id, user_id) of
+    `assessment_aggregator`.
 
     Creates missing course rows and emits no certificate requests. A learner whose row already holds what S5
     would write is left untouched, so a second run changes nothing. Learners are read in (course, batch, user)
@@ -355,7 +357,8 @@ def migrate_scores(
     chunk_learners: int | None = None,
     progress: Progress | None = None,
 ) -> MigrationSummary:
-    """The score-metric migration (SPEC §6.1): step 1, then step 2, so attempt scores replace legacy ints.
+    """The score-metric migration (docs/batch.md#migrations-and-imports): step 1, then step 2, so attempt scores replace
+    legacy ints.
 
     Args:
         app: The application.

@@ -1,4 +1,5 @@
-"""Progress exhaust (SPEC §6.4): one CSV row per enrolled learner of a batch, streamed in User UUID order."""
+"""Progress exhaust (docs/batch.md#exhaust-reports): one CSV row per enrolled learner of a batch, streamed in User UUID
+order."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class BatchInfo:
-    """A batch and its course, as the exhaust reports need them (SPEC §2.3, §2.6)."""
+    """A batch and its course, as the exhaust reports need them (docs/reference/data-model.md#enrolment,
+    docs/reference/data-model.md#hierarchy)."""
 
     batch_id: str
     batch_name: str | None
@@ -133,7 +135,8 @@ def read_ahead(produce: Callable[[], Iterator[T]], depth: int) -> Iterator[T]:
 
 
 def codepoint_order(column: ColumnElement[Any], backend: str) -> ColumnElement[Any]:
-    """``column`` ordered by Unicode code point (SPEC C6) whatever the PostgreSQL database's collation.
+    """``column`` ordered by Unicode code point (docs/reference/data-model.md#c6) whatever the PostgreSQL database's
+    collation.
 
     SQLite's default BINARY collation already compares UTF-8 bytes, which is code-point order.
     """
@@ -141,14 +144,14 @@ def codepoint_order(column: ColumnElement[Any], backend: str) -> ColumnElement[A
 
 
 def _eligible(info: BatchInfo, channel: str | None) -> list[ColumnElement[bool]]:
-    """SPEC §6.3 step 7: active enrolments of the batch with an enrolment date (users are inner-joined by the
-    caller); when the requesting channel is not the course channel, only users of that root org."""
+    """docs/batch.md#exhaust-reports: active enrolments of the batch with an enrolment date (users are inner-joined by
+    the caller); when the requesting channel is not the course channel, only users of that root org."""
     e, u = enrolments.c, users.c
     where = [
         e.courseid == info.course_id,
         e.batchid == info.batch_id,
         e.active.is_(True),
-        # enrolled_date, or else a non-blank legacy enrolleddate (SPEC C8).
+        # enrolled_date, or else a non-blank legacy enrolleddate (docs/reference/data-model.md#c8).
         or_(e.enrolled_date.is_not(None), func.trim(func.coalesce(e.enrolleddate, "")) != ""),
     ]
     if channel is not None and channel != info.course_channel:
@@ -159,7 +162,7 @@ def _eligible(info: BatchInfo, channel: str | None) -> list[ColumnElement[bool]]
 def enrolled_user_chunks(
     conn: Connection, backend: str, info: BatchInfo, channel: str | None, size: int
 ) -> Iterator[list[str]]:
-    """The report's users (SPEC §6.3 step 7), in code-point order, ``size`` ids at a time.
+    """The report's users (docs/batch.md#exhaust-reports), in code-point order, ``size`` ids at a time.
 
     One query streamed from the database (a server-side cursor on PostgreSQL): only the narrow id column is
     sorted, and each chunk's wide columns are read by the caller with one keyed query.
@@ -180,7 +183,8 @@ def enrolled_user_chunks(
 
 
 def _leaves(conn: Connection, app: App, course_id: str) -> tuple[tuple[str, ...], frozenset[str]]:
-    """The course's assessments in hierarchy order and ``optionalNodes(course)`` (SPEC §2.6, §6.4)."""
+    """The course's assessments in hierarchy order and ``optionalNodes(course)``
+    (docs/reference/data-model.md#hierarchy, docs/batch.md#exhaust-reports)."""
     n, c = course_node.c, content.c
     stmt = (
         select(n.node_id, n.optional, c.content_type, c.object_type, c.primary_category)
@@ -292,7 +296,7 @@ def progress_context(
 def write_progress_report(
     app: App, batch_id: str, out: TextIO, *, channel: str | None = None, chunk_users: int = CHUNK_USERS
 ) -> int:
-    """Write the progress report CSV (SPEC §6.4, D5) of one batch to ``out``.
+    """Write the progress report CSV (docs/batch.md#exhaust-reports) of one batch to ``out``.
 
     Memory stays flat whatever the batch size: a first streamed pass finds which assessment columns appear, then
     the learners' ids are streamed in code-point order and their wide columns read ``chunk_users`` at a time.
@@ -301,7 +305,7 @@ def write_progress_report(
         app: The application (store and settings: ``report.timezone``, ``assessment.*``).
         batch_id: The batch to report on.
         out: A text stream; the caller owns it (file, zip entry, …).
-        channel: The requesting channel (SPEC §6.3 step 7); None keeps every learner.
+        channel: The requesting channel (docs/batch.md#exhaust-reports); None keeps every learner.
         chunk_users: Learners per wide read.
 
     Returns:

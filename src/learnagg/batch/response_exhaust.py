@@ -1,4 +1,5 @@
-"""Response exhaust (SPEC §6.5): one CSV row per question of the batch's live and archived attempts."""
+"""Response exhaust (docs/batch.md#exhaust-reports): one CSV row per question of the batch's live and archived
+attempts."""
 
 from __future__ import annotations
 
@@ -133,19 +134,21 @@ def write_response_report(
     channel: str | None = None,
     chunk_users: int = CHUNK_USERS,
 ) -> int:
-    """Write the response report CSV (SPEC §6.5, D5) of one batch to ``out``.
+    """Write the response report CSV (docs/batch.md#exhaust-reports) of one batch to ``out``.
 
     Learners are processed one by one in code-point order of their ids (the first sort key): their live rows are
     read ``chunk_users`` learners at a time, their archived rows come from a sorted spill file, and each learner's
-    rows are de-duplicated (live wins) and sorted in memory. Only active enrolled learners are kept (§6.3 step 7).
+    rows are de-duplicated (live wins) and sorted in memory. Only active enrolled learners are kept
+    (docs/batch.md#exhaust-reports).
 
     Args:
         app: The application (store and ``report.timezone``).
         batch_id: The batch to report on.
         out: A text stream; the caller owns it.
-        archived: Archived `assessment_aggregator` rows (the 12 columns of SPEC §6.2 step 3, ``question`` parsed,
+        archived: Archived `assessment_aggregator` rows (the 12 columns of docs/batch.md#assessment-archival,
+        ``question`` parsed,
             timestamps in epoch ms), in any order; rows of other batches are ignored.
-        channel: The requesting channel (SPEC §6.3 step 7); None keeps every learner.
+        channel: The requesting channel (docs/batch.md#exhaust-reports); None keeps every learner.
         chunk_users: Learners per read of live rows.
 
     Returns:
