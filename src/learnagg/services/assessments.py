@@ -1,7 +1,10 @@
-"""Assessment use cases (SPEC §5.8): save and submit publish attempts; read shows attempts and best scores.
+"""Assessment use cases (docs/api.md#content-state-and-assessments): save and submit publish attempts; read shows
+attempts and best scores.
 
-APIs never write scores: the assessment aggregator (SPEC §4.1) does. Submit shows the learner the score of the
-attempt just sent, computed with the aggregator's own domain functions (SPEC A5, A7).
+APIs never write scores: the assessment aggregator (docs/jobs/assessment.md#attempts) does. Submit shows the learner the
+score of the
+attempt just sent, computed with the aggregator's own domain functions (docs/jobs/assessment.md#a5,
+docs/jobs/assessment.md#a7).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ def _check_attempt(
     totals: Mapping[str, int | None],
     settings: AssessmentSettings,
 ) -> AttemptScore | str:
-    """SPEC A1–A3, A5 and A6, which only read: the attempt's score, or the validation_error text.
+    """docs/jobs/assessment.md#attempts, docs/jobs/assessment.md#a5, docs/jobs/assessment.md#a6, which only read: the
+    attempt's score, or the validation_error text.
 
     A1 here holds every field of the attempt, including those the aggregator ignores, to the input bounds.
     """
@@ -56,11 +60,13 @@ def _storable(ids: Iterable[str]) -> set[str]:
 def send_assessments(
     app: App, *, user_id: str, assessments: Sequence[Mapping[str, Any]], now: int, submit: bool
 ) -> dict[str, Any]:
-    """``POST /v1/assess/save`` and ``/v1/assess/submit`` (SPEC §5.8), in one write transaction.
+    """``POST /v1/assess/save`` and ``/v1/assess/submit`` (docs/api.md#content-state-and-assessments), in one write
+    transaction.
 
-    Each item is checked in order: the batch checks of SPEC §5.7, then A1–A3, A5 and A6. Items that pass are
+    Each item is checked in order: the batch checks of docs/api.md#content-state-and-assessments, then A1–A3, A5 and A6.
+    Items that pass are
     published to ``{env}.telemetry.assess``. With ``submit``, each of them also completes its content exactly
-    like a §5.7 status-2 item, and its result carries the attempt's own totals.
+    like a docs/api.md#content-state-and-assessments status-2 item, and its result carries the attempt's own totals.
 
     Args:
         app: the application.
@@ -111,7 +117,8 @@ def send_assessments(
 
 
 def _question(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored ``question`` entry (SPEC §2.2) under the API's key names (SPEC §5.8)."""
+    """A stored ``question`` entry (docs/reference/data-model.md#assessment-aggregator) under the API's key names
+    (docs/api.md#content-state-and-assessments)."""
     return {
         "id": stored.get("id"),
         "assessTs": stored.get("assess_ts"),
@@ -148,7 +155,8 @@ def read_assessments(
     content_ids: Sequence[str] | None,
     with_questions: bool,
 ) -> dict[str, Any]:
-    """``POST /v1/assess/read`` (SPEC §5.8): the learner's attempts and best score per content.
+    """``POST /v1/assess/read`` (docs/api.md#content-state-and-assessments): the learner's attempts and best score per
+    content.
 
     Args:
         app: the application.

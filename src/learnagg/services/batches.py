@@ -1,4 +1,5 @@
-"""Course administration: hierarchy load and read, batch create, update and read (SPEC §2.3, §2.6, §5.9)."""
+"""Course administration: hierarchy load and read, batch create, update and read
+(docs/reference/data-model.md#enrolment, docs/reference/data-model.md#hierarchy, docs/api.md#platform-data)."""
 
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ def create_batches(
     """
     if not batches:
         return []
-    ids = [b.batch_id or str(uuid.uuid4()) for b in batches]  # batchId defaults to a new uuid4 (SPEC §5.9)
+    # batchId defaults to a new uuid4 (docs/api.md#platform-data)
+    ids = [b.batch_id or str(uuid.uuid4()) for b in batches]
     course_ids = {b.course_id for b in batches}
     known = set(conn.execute(select(course.c.course_id).where(course.c.course_id.in_(course_ids))).scalars())
     stmt = select(course_batch.c.batchid, course_batch.c.courseid)
@@ -84,7 +86,8 @@ def create_batches(
         refusal = batch_dates_refusal(b.start_date, b.end_date, b.enrollment_end_date)
         if refusal is not None:
             raise ItemRefused(index, api_error("INVALID_PARAMETER_VALUE", name=refusal[0], value=refusal[1]))
-        # batchid is unique on its own (SPEC §2.3): only a reload of the same course's batch may replace it.
+        # batchid is unique on its own (docs/reference/data-model.md#enrolment): only a reload of the same course's
+        # batch may replace it.
         owner = owners.get(batch_id)
         if owner is not None and (not replace or owner != b.course_id):
             raise ItemRefused(index, api_error("INVALID_PARAMETER_VALUE", name="batchId", value=batch_id))

@@ -1,4 +1,5 @@
-"""Content state use cases (SPEC §5.6, §5.7): read a learner's consumption and scores, apply progress updates."""
+"""Content state use cases (docs/api.md#content-state-and-assessments): read a learner's consumption and scores, apply
+progress updates."""
 
 from __future__ import annotations
 
@@ -43,11 +44,11 @@ def payload_json(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-# --- §5.6 read ---
+# --- docs/api.md#content-state-and-assessments read ---
 
 
 def _date(ms: int | None, legacy: str | None, zone: str) -> str | None:
-    """The timestamp column formatted in ``timezone``; the legacy text column when it is null (SPEC §5.6)."""
+    """The timestamp column formatted in ``timezone``; the legacy text column when it is null."""
     text = None if ms is None else api_time_text(ms, zone)
     if text is not None:
         return text
@@ -91,7 +92,8 @@ def read_content_state(
     content_ids: Sequence[str] | None,
     fields: Sequence[str],
 ) -> dict[str, Any]:
-    """``POST /v1/content/state/read`` (SPEC §5.6): one learner's consumption rows, optionally with scores.
+    """``POST /v1/content/state/read`` (docs/api.md#content-state-and-assessments): one learner's consumption rows,
+    optionally with scores.
 
     Args:
         app: the application.
@@ -137,11 +139,11 @@ def read_content_state(
     return {"contentList": items}
 
 
-# --- §5.7 update ---
+# --- docs/api.md#content-state-and-assessments update ---
 
 
 def refusal_of(batches: Mapping[str, tuple[str, int | None]], course_id: str, batch_id: str) -> str | None:
-    """SPEC §5.7 step 2 for one item; a batch of another course counts as unknown (batches are read by course)."""
+    """The batch check for one item; a batch of another course counts as unknown (batches are read by course)."""
     found = batches.get(batch_id)
     known = found is not None and found[0] == course_id
     return batch_refusal(known, found[1] if found else None)
@@ -178,7 +180,8 @@ def _stored_states(conn: Connection, app: App, user_id: str, keys: set[ContentKe
     for row in conn.execute(app.store.dialect.lock_for_update(stmt)):
         key = (row.courseid, row.batchid, row.contentid)
         if key in keys:
-            # A row written by the reference may only have the legacy text columns (SPEC §2.3).
+            # A row written by the reference may only have the legacy text columns
+            # (docs/reference/data-model.md#enrolment).
             states[key] = ContentState(
                 row.status,
                 row.progress,
@@ -209,7 +212,8 @@ def _consumption_row(user_id: str, key: ContentKey, state: ContentState, zone: s
         "last_access_time": state.last_access_time,
         "last_completed_time": state.last_completed_time,
         "last_updated_time": state.last_updated_time,
-        # The legacy text columns are kept in step for readers built for the reference (SPEC §2.3).
+        # The legacy text columns are kept in step for readers built for the reference
+        # (docs/reference/data-model.md#enrolment).
         "lastaccesstime": legacy(state.last_access_time),
         "lastcompletedtime": legacy(state.last_completed_time),
         "lastupdatedtime": legacy(state.last_updated_time),
@@ -220,7 +224,7 @@ def _consumption_row(user_id: str, key: ContentKey, state: ContentState, zone: s
 def _update_enrolments(
     conn: Connection, user_id: str, groups: Mapping[tuple[str, str], Mapping[str, ContentState]]
 ) -> None:
-    """SPEC §5.7 step 6c: an existing enrolment records the most recently accessed content (one read, one write)."""
+    """An existing enrolment records the most recently accessed content (one read, one write)."""
     e = user_enrolments.c
     query = select(e.courseid, e.batchid).where(
         e.userid == user_id,
@@ -261,7 +265,7 @@ def _update_enrolments(
 def apply_content_updates(
     conn: Connection, app: App, user_id: str, updates: Sequence[ContentUpdate], now: int
 ) -> list[ContentKey]:
-    """Merge and write one learner's content items (SPEC §5.7 steps 4–6); submit (§5.8) completes through here.
+    """Merge and write one learner's content items; the assessment submit completes through here.
 
     Items apply in order, each merging into the result of the previous one for the same content. Per
     (user, batch) the writes are: (a) the progress event with the merged statuses, (b) the consumption rows,
@@ -311,15 +315,16 @@ def apply_content_updates(
 
 
 def refused_assessment(exc: InvalidEvent) -> ApiError:
-    """A content-state assessment that fails SPEC A1 or an input bound: 400 INVALID_PARAMETER_VALUE naming the
-    field (``events[0].edata.score``) with the rule (docs/threat-model.md)."""
+    """A content-state assessment that fails docs/jobs/assessment.md#a1 or an input bound: 400 INVALID_PARAMETER_VALUE
+    naming the field (``events[0].edata.score``) with the rule (docs/threat-model.md)."""
     name = exc.field or "assessments"
     rule = exc.reason[len(name) + 1 :] if exc.reason.startswith(name + " ") else exc.reason
     return api_error("INVALID_PARAMETER_VALUE", name=name, value=invalid_value_text(exc.value, rule))
 
 
 def check_assessments(events: Sequence[Mapping[str, Any]], max_questions: int) -> None:
-    """SPEC A1 and the input bounds for every assessment of a content-state update, before anything is written.
+    """docs/jobs/assessment.md#a1 and the input bounds for every assessment of a content-state update, before anything
+    is written.
 
     Raises:
         ApiError: 400 INVALID_PARAMETER_VALUE for the first assessment that fails.
@@ -339,7 +344,7 @@ def update_content_state(
     assessments: Sequence[Mapping[str, Any]],
     now: int,
 ) -> dict[str, Any]:
-    """``PATCH /v1/content/state/update`` (SPEC §5.7), all writes and publishes in one write transaction.
+    """``PATCH /v1/content/state/update``: all writes and publishes in one write transaction.
 
     Args:
         app: the application.
@@ -352,7 +357,7 @@ def update_content_state(
         ``{contentId: "SUCCESS", batchId: "SUCCESS", "BATCH_NOT_EXISTS": [...], "NOT_A_ON_GOING_BATCH": [...]}``.
 
     Raises:
-        ApiError: 400 when an assessment fails SPEC A1 or an input bound; nothing is written then.
+        ApiError: 400 when an assessment fails docs/jobs/assessment.md#a1 or an input bound; nothing is written then.
     """
     events = [assessment_event(a, user_id) for a in assessments]
     check_assessments(events, app.settings.assessment.max_questions)

@@ -1,4 +1,5 @@
-"""Course hierarchies: loading into `course`, `course_node` and `content` (SPEC §2.6), and reading them back."""
+"""Course hierarchies: loading into `course`, `course_node` and `content` (docs/reference/data-model.md#hierarchy), and
+reading them back."""
 
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ def load_courses(conn: Connection, dialect: Dialect, items: Iterable[tuple[Cours
 
 
 def load_course_hierarchy(app: App, caller: Caller, hierarchy: Mapping[str, Any], now: int) -> dict[str, Any]:
-    """``POST /v1/course/hierarchy/load``: admin only; replaces the course's structure (SPEC §2.6).
+    """``POST /v1/course/hierarchy/load``: admin only; replaces the course's structure
+    (docs/reference/data-model.md#hierarchy).
 
     An invalid hierarchy is INVALID_PARAMETER_VALUE naming ``hierarchy`` with the reason.
     """

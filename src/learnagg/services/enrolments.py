@@ -1,4 +1,5 @@
-"""Enrolment: enrol, unenrol, list, and the bulk load of existing enrolments (SPEC §2.3, §5.9)."""
+"""Enrolment: enrol, unenrol, list, and the bulk load of existing enrolments (docs/reference/data-model.md#enrolment,
+docs/api.md#platform-data)."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def enrol(app: App, caller: Caller, course_id: str, batch_id: str, user_id: str 
 
 
 def unenrol(app: App, caller: Caller, course_id: str, batch_id: str, user_id: str | None, now: int) -> dict[str, Any]:
-    """``POST /v1/course/unenrol``: sets active to false; aggregates are left unchanged (SPEC §5.9)."""
+    """``POST /v1/course/unenrol``: sets active to false; aggregates are left unchanged (docs/api.md#platform-data)."""
     user_id = default_user(caller, user_id)
     zone = app.settings.timezone
     with app.store.write() as conn:
@@ -104,7 +105,7 @@ def unenrol(app: App, caller: Caller, course_id: str, batch_id: str, user_id: st
 
 
 def enrolment_fields(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """A `user_enrolments` row as the API shows it (timestamps as epoch ms, SPEC C1)."""
+    """A `user_enrolments` row as the API shows it (timestamps as epoch ms, docs/reference/data-model.md#c1)."""
     return {
         "userId": row["userid"],
         "courseId": row["courseid"],

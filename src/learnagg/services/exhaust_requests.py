@@ -1,4 +1,4 @@
-"""Exhaust request use cases (SPEC §5.10): submit, read, list, and download a request's files."""
+"""Exhaust request use cases (docs/api.md#report-requests): submit, read, list, and download a request's files."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ _j = job_request.c
 
 
 class ExhaustRefused(LearnaggError):
-    """A refused exhaust call, answered with the analytics envelope (SPEC §5.10): HTTP status and message."""
+    """A refused exhaust call, answered with the analytics envelope (docs/api.md#report-requests): HTTP status and
+    message."""
 
     def __init__(self, status: int, message: str) -> None:
         """Refuse with ``status`` (400, 401, 403, 404) and ``message``."""
@@ -64,7 +65,8 @@ def _roles(conn: Connection, caller: Caller) -> tuple[set[str], str | None]:
 
 
 def authorise(conn: Connection, app: App, caller: Caller, channel: str | None) -> Access:
-    """SPEC §5.10 access: ``X-Channel-ID`` present (400), a role of ``exhaust.roles`` and root org = channel (403).
+    """docs/api.md#report-requests access: ``X-Channel-ID`` present (400), a role of ``exhaust.roles`` and root org =
+    channel (403).
 
     A platform admin is no exception: reports hold learners' personal data, so they too need an exhaust role with
     the channel's root org, unless ``exhaust.platform_admin_any_channel`` is set (docs/threat-model.md).
@@ -129,7 +131,8 @@ Link = Callable[[str, str], str]  # (request id, file name) → a signed, time-l
 
 
 def job_object(row: Mapping[str, Any] | RowMapping, *, expires_at: int, link: Link) -> dict[str, Any]:
-    """The job object of SPEC §5.10; ``dtJobCompleted``, ``executionTime``, links and expiry only when finished."""
+    """The job object of docs/api.md#report-requests; ``dtJobCompleted``, ``executionTime``, links and expiry only when
+    finished."""
     status = row["status"]
     finished = status in (dx.SUCCESS, dx.FAILED)
     stats: dict[str, Any] = {"dtJobSubmitted": row["dt_job_submitted"]}
@@ -156,7 +159,8 @@ def job_object(row: Mapping[str, Any] | RowMapping, *, expires_at: int, link: Li
 
 
 class ExhaustRequests:
-    """The use cases of one API call: the app, "now" (SPEC C2), the keys and the links' base URL."""
+    """The use cases of one API call: the app, "now" (docs/reference/data-model.md#c2), the keys and the links' base
+    URL."""
 
     def __init__(self, app: App, keys: ExhaustKeys, now: int, base_url: str) -> None:
         """``base_url`` prefixes download links (setting ``exhaust.public_url`` wins when set)."""
@@ -177,7 +181,8 @@ class ExhaustRequests:
         return job_object(row, expires_at=self.expires_at, link=self.link)
 
     def submit(self, caller: Caller, channel: str | None, body: object) -> dict[str, Any]:
-        """``POST …/request/submit``: insert, reopen a failed request, or return the existing one (SPEC §5.10)."""
+        """``POST …/request/submit``: insert, reopen a failed request, or return the existing one
+        (docs/api.md#report-requests)."""
         request: dict[str, Any] = body if isinstance(body, dict) else {}
         settings = self.app.settings
         with self.app.store.write() as conn:
@@ -221,8 +226,8 @@ class ExhaustRequests:
             conn.execute(self.app.store.dialect.upsert(job_request), values)  # a concurrent twin: do nothing
         elif row["status"] == dx.FAILED:
             # Same-day resubmission of a failed request: back to SUBMITTED with iteration 0, so the runner tries it
-            # again even after three failures (SPEC §7 #22); the corrected config and key are taken, and the batches
-            # already produced are kept only when neither changed.
+            # again even after three failures (docs/reference/compatibility.md#22); the corrected config and key are
+            # taken, and the batches already produced are kept only when neither changed.
             try:
                 same_key = self.keys.decrypt(row["encryption_key"]) == key
             except KeyUnreadable:
@@ -249,7 +254,8 @@ class ExhaustRequests:
         return conn.execute(select(job_request).where(_j.request_id == values["request_id"])).mappings().one()
 
     def read(self, caller: Caller, channel: str | None, tag: str, request_id: str | None) -> dict[str, Any] | None:
-        """``GET …/request/read/{tag}?requestId=…``: the job, or None when no request matches (SPEC §5.10)."""
+        """``GET …/request/read/{tag}?requestId=…``: the job, or None when no request matches
+        (docs/api.md#report-requests)."""
         with self.app.store.read() as conn:
             access = authorise(conn, self.app, caller, channel)
             if dx.is_blank(request_id):

@@ -1,4 +1,4 @@
-"""Group aggregate use cases: `/v1/group/activity/agg` and `/v1/group/agg` (SPEC §5.4, §5.5)."""
+"""Group aggregate use cases: `/v1/group/activity/agg` and `/v1/group/agg` (docs/api.md#group-aggregates)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from learnagg.services.identity import is_platform_admin
 
 log = logging.getLogger("learnagg.api")
 
-COMPLETED = 2  # enrolment status (SPEC §1)
+COMPLETED = 2  # enrolment status (docs/reference/data-model.md)
 NO_CACHE = NoCache()
 
 # A result: the dict, or on a cache hit the JSON bytes as stored, spliced into the envelope without decoding.
@@ -106,8 +106,8 @@ def _members_statement() -> Select[Any]:
 
 @cache
 def _rows_statement() -> Select[Any]:
-    """The rows R of several activities: `Course` rows of the active members (SPEC §5.4 step 4); a member without
-    any row comes back once with nulls."""
+    """The rows R of several activities: `Course` rows of the active members (docs/api.md#group-aggregates); a member
+    without any row comes back once with nulls."""
     m, a = group_member.c, user_activity_agg.c
     rows = and_(
         a.activity_type == COURSE,
@@ -123,8 +123,8 @@ def _rows_statement() -> Select[Any]:
 
 @cache
 def _completed_statement() -> Select[Any]:
-    """Per activity, the active members holding a completed enrolment in any batch (SPEC §5.5 metric 2); the
-    members without one are counted under a null activity."""
+    """Per activity, the active members holding a completed enrolment in any batch (docs/api.md#group-aggregates metric
+    2); the members without one are counted under a null activity."""
     m, e = group_member.c, user_enrolments.c
     completed = and_(
         e.userid == m.user_id,
@@ -158,11 +158,12 @@ def _positions_statement() -> Select[Any]:
 
 
 def _authorise(conn: Connection, caller: Caller, group_id: str, *, with_activities: bool = False) -> Any:
-    """Group lookup, then authorisation (SPEC §5.4 steps 1-2); returns the stored activities when asked.
+    """Group lookup, then authorisation (docs/api.md#group-aggregates); returns the stored activities when asked.
 
     Raises:
-        ApiError: 404 GROUP_NOT_FOUND for an unknown group (SPEC §7 #14b); 403 UNAUTHORIZED_USER unless the
-            subject is an active member or the caller a platform admin (SPEC §7 #7).
+        ApiError: 404 GROUP_NOT_FOUND for an unknown group (docs/reference/compatibility.md#14b); 403 UNAUTHORIZED_USER
+        unless the
+            subject is an active member or the caller a platform admin (docs/reference/compatibility.md#7).
     """
     found = conn.execute(_group_statement(with_activities), {"group_id": group_id, "subject": caller.subject}).first()
     if found is None:
@@ -173,7 +174,7 @@ def _authorise(conn: Connection, caller: Caller, group_id: str, *, with_activiti
 
 
 def _read_rows(conn: Connection, stmt: Select[Any], params: dict[str, Any]) -> Sequence[Any]:
-    """Run a read of aggregate rows; a database failure is 500 ERR_CALLING_GROUOP_API (SPEC §5.4 step 4)."""
+    """Run a read of aggregate rows; a database failure is 500 ERR_CALLING_GROUOP_API (docs/api.md#group-aggregates)."""
     try:
         return conn.execute(stmt, params).all()
     except (SQLAlchemyError, ValueError) as exc:  # ValueError: a stored map that is not valid JSON
@@ -202,7 +203,7 @@ def stored_activities(value: object) -> list[Activity]:
 
 
 def unique(activities: Sequence[Activity]) -> list[Activity]:
-    """Activities with duplicate (id, type) pairs removed, the first occurrence kept (SPEC §5.5)."""
+    """Activities with duplicate (id, type) pairs removed, the first occurrence kept (docs/api.md#group-aggregates)."""
     return list(dict.fromkeys(activities))
 
 
@@ -210,7 +211,8 @@ def unique(activities: Sequence[Activity]) -> list[Activity]:
 
 
 def _activity_agg_cache_key(query: ActivityAggQuery) -> str:
-    """The SPEC §5.4 key, plus ``:f=<MD5U(fields sorted, comma-joined)>`` when ``fields`` is given."""
+    """The docs/api.md#group-aggregates key, plus ``:f=<MD5U(fields sorted, comma-joined)>`` when ``fields`` is
+    given."""
     key = activity_agg_key(query.group_id, query.activity_id, query.activity_type, query.include_all_members)
     if query.fields is None:
         return key
@@ -230,17 +232,17 @@ def activity_agg(
     cache: GroupCache = NO_CACHE,
     zone: str = "UTC",
 ) -> Result:
-    """The ``/v1/group/activity/agg`` result (SPEC §5.4).
+    """The ``/v1/group/activity/agg`` result (docs/api.md#group-aggregates).
 
     Two queries: the group with the subject's membership, then every active member joined with their name and
-    their rows of the activity. The result cache (SPEC §5.4 step 3) sits between the two: authorisation is
+    their rows of the activity. The result cache (docs/api.md#group-aggregates) sits between the two: authorisation is
     always checked, a hit skips the rows.
 
     Args:
         store: the database.
         caller: the authenticated caller.
         query: the validated request.
-        now: the request time (SPEC C2).
+        now: the request time (docs/reference/data-model.md#c2).
         cache: the group-aggregate cache (no cache unless enabled).
         zone: setting `timezone`, the calendar of the batch dates in ``metadata``.
 
@@ -270,13 +272,14 @@ def activity_agg(
     if fields is not None:
         for member in result["members"]:
             member["agg"] = _keep(member["agg"], fields)
-    if cache.enabled and result["members"]:  # SPEC §5.4: only results with members are cached
+    if cache.enabled and result["members"]:  # docs/api.md#group-aggregates: only results with members are cached
         cache.put(key, orjson.dumps(result))
     return result
 
 
 def _group_agg_cache_key(query: GroupAggQuery) -> str:
-    """The SPEC §5.5 key over the request as understood (unknown fields dropped), so equal requests share it."""
+    """The docs/api.md#group-aggregates key over the request as understood (unknown fields dropped), so equal requests
+    share it."""
     request: dict[str, Any] = {"groupId": query.group_id}
     if query.activities is not None:
         request["activities"] = [{"id": a.id, "type": a.type} for a in query.activities]
@@ -293,7 +296,7 @@ def group_agg(
     cache: GroupCache = NO_CACHE,
     zone: str = "UTC",
 ) -> Result:
-    """The ``/v1/group/agg`` result (SPEC §5.5).
+    """The ``/v1/group/agg`` result (docs/api.md#group-aggregates).
 
     A constant number of queries whatever the number of activities: the group, the rows of every activity, the
     completed enrolments per activity, the course names and the hierarchy positions of the scored contents.
@@ -302,7 +305,7 @@ def group_agg(
         store: the database.
         caller: the authenticated caller.
         query: the validated request.
-        now: the request time (SPEC C2).
+        now: the request time (docs/reference/data-model.md#c2).
         cache: the group-aggregate cache (no cache unless enabled).
         zone: setting `timezone`, the calendar of the batch dates in ``metadata``.
 

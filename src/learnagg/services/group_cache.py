@@ -1,4 +1,5 @@
-"""Invalidation of the group-aggregate cache (SPEC §5.4 step 3, S6): by member, or by group."""
+"""Invalidation of the group-aggregate cache (docs/api.md#group-aggregates, docs/jobs/assessment.md#s6): by member, or
+by group."""
 
 from __future__ import annotations
 

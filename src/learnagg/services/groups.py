@@ -1,4 +1,5 @@
-"""Groups: create, read, update, list, activities and member consent (SPEC §2.4, §5.9; docs/threat-model.md)."""
+"""Groups: create, read, update, list, activities and member consent (docs/reference/data-model.md#users-and-groups,
+docs/api.md#platform-data; docs/threat-model.md)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ _MEMBER_COLUMNS = ["role", "status", "updated_by", "updated_on", "removed_by", "
 
 
 def on_membership_changed(app: App, group_id: str) -> None:
-    """Called after a group's members or activities change (committed): drop its cached aggregates (SPEC §5.4)."""
+    """Called after a group's members or activities change (committed): drop its cached aggregates
+    (docs/api.md#group-aggregates)."""
     app.cache.invalidate_groups([group_id])
 
 
@@ -108,7 +110,8 @@ def create_group(
     members: Sequence[NewMember],
     now: int,
 ) -> dict[str, Any]:
-    """``POST /v1/group/create``: an active group (new uuid4) with the caller as an active admin (SPEC §5.9).
+    """``POST /v1/group/create``: an active group (new uuid4) with the caller as an active admin
+    (docs/api.md#platform-data).
 
     With `groups.member_consent`, the other members start ``invited`` unless a platform admin creates the group.
     """
@@ -196,7 +199,8 @@ def read_group(app: App, caller: Caller, group_id: str, parts: frozenset[str]) -
         result["members"] = [
             {
                 "userId": m["user_id"],
-                # The displayName rule: "" for a user unknown to `users` or without names, never null (SPEC §2.4).
+                # The displayName rule: "" for a user unknown to `users` or without names, never null
+                # (docs/reference/data-model.md#users-and-groups).
                 "name": display_name(m["first_name"], m["last_name"]),
                 "role": m["role"],
                 "status": m["status"],

@@ -1,4 +1,4 @@
-"""Authorisation questions answered from the store: platform admins (SPEC §5.3)."""
+"""Authorisation questions answered from the store: platform admins (docs/api.md#identity)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""One learner's attempts and score metrics for the read APIs (SPEC §5.6, §5.8): one query per table."""
+"""One learner's attempts and score metrics for the read APIs (docs/api.md#content-state-and-assessments): one query per
+table."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def attempts(
         course_id: the course.
         batch_id: the batch.
         content_ids: restrict to these contents (None: every content).
-        limit: ``assessment.attempts.limit`` (SPEC §5.6, §5.8).
+        limit: ``assessment.attempts.limit`` (docs/api.md#content-state-and-assessments).
         questions: also read the stored ``question`` lists (only when a caller asked for them).
     """
     a = assessment_aggregator.c
@@ -76,13 +77,15 @@ def attempts(
 
 @dataclass(frozen=True, slots=True)
 class CourseMetrics:
-    """``merged`` of the learner's course row (agg ∪ aggregates, SPEC §2.1) and its ``agg_last_updated``."""
+    """``merged`` of the learner's course row (agg ∪ aggregates, docs/reference/data-model.md#user-activity-agg) and its
+    ``agg_last_updated``."""
 
     merged: dict[str, float] = field(default_factory=dict)
     last_updated: dict[str, Any] = field(default_factory=dict)
 
     def best_score(self, content_id: str) -> dict[str, Any] | None:
-        """``bestScore`` of a content, None without ``score:<contentId>`` (SPEC §5.6, §7 #9)."""
+        """``bestScore`` of a content, None without ``score:<contentId>`` (docs/api.md#content-state-and-assessments,
+        docs/reference/compatibility.md#9)."""
         return best_score(self.merged, self.last_updated, content_id)
 
     def scored_contents(self) -> set[str]:

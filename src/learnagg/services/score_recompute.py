@@ -1,5 +1,6 @@
-"""Score aggregation S1–S5 for many learners at once, outside the stream: the score-metric migration (SPEC §6.1
-step 2) and archival deletion (SPEC §6.2, with the archived rows as an extra source)."""
+"""Score aggregation S1–S5 for many learners at once, outside the stream: the score-metric migration
+(docs/batch.md#migrations-and-imports) and archival deletion (docs/batch.md#assessment-archival, with the archived rows
+as an extra source)."""
 
 from __future__ import annotations
 
@@ -30,10 +31,10 @@ def plan_scores(
     extra: Mapping[Learner, Iterable[AttemptRecord]] | None = None,
     details: Mapping[Learner, list[str] | None] | None = None,
 ) -> dict[Learner, MetricsPatch]:
-    """Compute the S5 write of each learner (SPEC S1–S4) without writing it.
+    """Compute the S5 write of each learner (docs/jobs/assessment.md#score-aggregation) without writing it.
 
     Reads the live attempts and, unless given, the stored history of every learner with one query each. The
-    caller holds the learner lock (SPEC D3) when it means to write the result.
+    caller holds the learner lock (docs/reference/data-model.md#d3) when it means to write the result.
 
     Args:
         conn: a transaction.
@@ -42,7 +43,7 @@ def plan_scores(
         legacy: how legacy `agg_details` dates are read.
         now: the `agg_last_updated` value of every metric key.
         extra: attempts from another source per learner (archived rows); they rank between the stored history and
-            the live rows (SPEC S3).
+            the live rows (docs/jobs/assessment.md#s3).
         details: the stored `agg_details` of each learner's course row, when the caller has already read them
             (a learner left out has none).
 
@@ -84,10 +85,12 @@ def recompute_scores(
     now: int,
     extra: Mapping[Learner, Iterable[AttemptRecord]] | None = None,
 ) -> set[str]:
-    """Recompute `score`, `max_score`, `attempts_count` and `agg_details` of each learner (SPEC S1–S5).
+    """Recompute `score`, `max_score`, `attempts_count` and `agg_details` of each learner
+    (docs/jobs/assessment.md#score-aggregation).
 
-    Takes the learner lock (SPEC D3), reads the live attempts and the stored history of every learner with two
-    queries, and writes every changed row with one upsert. No certificate request is emitted (SPEC §6).
+    Takes the learner lock (docs/reference/data-model.md#d3), reads the live attempts and the stored history of every
+    learner with two
+    queries, and writes every changed row with one upsert. No certificate request is emitted (docs/batch.md).
 
     Args:
         conn: a write transaction.
@@ -97,7 +100,7 @@ def recompute_scores(
         legacy: how legacy `agg_details` dates are read.
         now: written to `agg_last_updated`.
         extra: attempts from another source per learner (archived rows); they rank between the stored history and
-            the live rows (SPEC S3).
+            the live rows (docs/jobs/assessment.md#s3).
 
     Returns:
         The users whose `user_activity_agg` rows were written (for group-cache invalidation).

@@ -1,4 +1,5 @@
-"""Users: bulk load, partial update and read (SPEC §2.4, §5.9)."""
+"""Users: bulk load, partial update and read (docs/reference/data-model.md#users-and-groups,
+docs/api.md#platform-data)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ _COLUMNS = list(USER_FIELDS.values())
 
 
 def upsert_users(conn: Connection, dialect: Dialect, items: Sequence[Mapping[str, Any]]) -> int:
-    """Full upsert per user: every column is replaced, absent fields become null (SPEC §5.9).
+    """Full upsert per user: every column is replaced, absent fields become null (docs/api.md#platform-data).
 
     Args:
         conn: a write transaction.
