@@ -1,4 +1,5 @@
-"""The activity aggregate updater (SPEC §4.3): progress events → consumption, completion counts, enrolment."""
+"""The activity aggregate updater (docs/jobs/progress.md): progress events → consumption, completion counts,
+enrolment."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ COUNTERS = {
 
 
 def parse_progress_event(raw: object) -> ProgressEvent:
-    """SPEC P1–P3 for the consumer loop: an InvalidEvent goes to `{env}.activity.agg.failed`.
+    """docs/jobs/progress.md for the consumer loop: an InvalidEvent goes to `{env}.activity.agg.failed`.
 
     An event the job would apply must also hold to the input bounds (no NUL, nesting at most 64 levels, finite
     numbers; docs/threat-model.md); a skipped one is skipped whatever it holds.
@@ -83,7 +84,8 @@ class ActivityUpdater:
         self.settings = app.settings.activity
 
     def handle(self, conn: Connection, batch: Sequence[Incoming[ProgressEvent]]) -> BatchResult:
-        """Apply the batch in log order; the outcome equals processing the events one at a time (SPEC §4.3)."""
+        """Apply the batch in log order; the outcome equals processing the events one at a time
+        (docs/jobs/progress.md)."""
         result = BatchResult()
         events = [(i, i.message) for i in batch if i.message.skip is None]
         result.counters["skipped"] += len(batch) - len(events)
@@ -136,7 +138,8 @@ class ActivityUpdater:
         return result
 
     def _courses(self, conn: Connection, course_ids: set[str]) -> tuple[dict[str, CourseTree], set[str]]:
-        """Parsed trees of the courses with leaves, and the retired courses without leaves (SPEC P5)."""
+        """Parsed trees of the courses with leaves, and the retired courses without leaves
+        (docs/jobs/progress.md#p5)."""
         trees: dict[str, CourseTree] = {}
         retired: set[str] = set()
         for course_id, stored in store.courses(conn, course_ids).items():
@@ -161,7 +164,7 @@ class ActivityUpdater:
         result: BatchResult,
         now: int,
     ) -> None:
-        """SPEC P6–P9 for one event, on the in-memory state and the pending writes."""
+        """docs/jobs/progress.md for one event, on the in-memory state and the pending writes."""
         course_id, batch_id, user_id = event.learner
         # P6: the counts go up for every input content; a created row keeps a null status.
         for content_id in contents:

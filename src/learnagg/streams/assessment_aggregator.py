@@ -1,4 +1,5 @@
-"""The assessment aggregator (SPEC §4.1) and score aggregation (SPEC §4.2), one batch per transaction."""
+"""The assessment aggregator (docs/jobs/assessment.md#attempts) and score aggregation
+(docs/jobs/assessment.md#score-aggregation), one batch per transaction."""
 
 from __future__ import annotations
 
@@ -118,7 +119,8 @@ class AssessmentAggregator:
     def _check(
         self, conn: Connection, batch: Sequence[Incoming[AssessmentBatchEvent]], result: BatchResult
     ) -> list[tuple[Incoming[AssessmentBatchEvent], AssessmentBatchEvent, AttemptScore | None]]:
-        """SPEC A3 and A6 for the whole batch with one query each; returns the events that pass."""
+        """docs/jobs/assessment.md#a3, docs/jobs/assessment.md#a6 for the whole batch with one query each; returns the
+        events that pass."""
         events = [i.message for i in batch]
         leaves = scores.leaf_nodes(conn, (e.course_id for e in events))
         guard = self.settings.question_count_guard
@@ -141,7 +143,7 @@ class AssessmentAggregator:
         return accepted
 
     def _load(self, conn: Connection, learners: set[Learner]) -> dict[Learner, _LearnerState]:
-        """SPEC S1 and S2 for every learner of the batch: two queries in all."""
+        """docs/jobs/assessment.md#s1, docs/jobs/assessment.md#s2 for every learner of the batch: two queries in all."""
         live = scores.live_attempts(conn, learners)
         details = scores.course_agg_details(conn, learners)
         return {
@@ -157,7 +159,8 @@ class AssessmentAggregator:
         attempt_rows: dict[tuple[str, ...], dict[str, Any]],
         now: int,
     ) -> bool:
-        """SPEC A8, the guarded upsert: insert, overwrite a strictly older attempt, or skip (False)."""
+        """docs/jobs/assessment.md#a8, the guarded upsert: insert, overwrite a strictly older attempt, or skip
+        (False)."""
         attempt_id = event.attempt_id or ""
         stored = state.live.get((event.content_id, attempt_id))
         if stored is not None and not (
@@ -192,7 +195,8 @@ class AssessmentAggregator:
         patches: dict[tuple[str, str, str], MetricsPatch],
         now: int,
     ) -> str:
-        """SPEC S3–S7 for one learner; returns the attempt id the certificate request carries."""
+        """docs/jobs/assessment.md#score-aggregation for one learner; returns the attempt id the certificate request
+        carries."""
         course_id, batch_id, user_id = learner
         live = (
             AttemptRecord(attempt_id, content_id, row.total_score, row.total_max_score, row.last_attempted_on)

@@ -1,4 +1,5 @@
-"""The certificate pre-processor (SPEC §4.4): issue-certificate requests → generate-certificate requests (§3.4)."""
+"""The certificate pre-processor (docs/jobs/certificates.md): issue-certificate requests → generate-certificate requests
+(docs/reference/events.md#e4)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ Learner = tuple[str, str, str]  # (user_id, course_id, batch_id): the `user_enro
 
 
 def parse_certificate_request(raw: object) -> CertificateRequest:
-    """SPEC K1 for the consumer loop; a valid request must also hold to the input bounds (no NUL, nesting at
+    """docs/jobs/certificates.md#k1 for the consumer loop; a valid request must also hold to the input bounds (no NUL,
+    nesting at
     most 64 levels, finite numbers; docs/threat-model.md), else it goes to the failed topic naming the field."""
     request = read_certificate_request(raw)
     if request.valid:
@@ -113,9 +115,9 @@ class CertificatePreProcessor:
         result = BatchResult()
         result.counters["total"] += len(batch)
         valid = [i for i in batch if i.message.valid]
-        result.counters["skipped"] += len(batch) - len(valid)  # SPEC K1
+        result.counters["skipped"] += len(batch) - len(valid)  # docs/jobs/certificates.md#k1
         templates = self._read_templates(conn, valid, result)
-        # SPEC K2: a batch without an svg template skips the event before anything else is read.
+        # docs/jobs/certificates.md#k2: a batch without an svg template skips the event before anything else is read.
         work: list[tuple[Incoming[CertificateRequest], list[Template | None]]] = []
         for incoming in valid:
             svg = svg_templates(templates.get(_batch_key(incoming.message)))
@@ -175,7 +177,7 @@ class CertificatePreProcessor:
                     continue
                 completed_on = None if enrolment is None else enrolment.get("completedon")
                 if enrolment is None or completed_on is None:
-                    raise _EventFailed(ISSUED_DATE_UNAVAILABLE)  # SPEC K5
+                    raise _EventFailed(ISSUED_DATE_UNAVAILABLE)  # docs/jobs/certificates.md#k5
                 certificate_id = str(uuid.uuid4())
                 events.append(
                     self._generate(request, template, profile, passed, certificate_id, completed_on, reads, now)
@@ -206,7 +208,7 @@ class CertificatePreProcessor:
         reads: _Reads,
         now: int,
     ) -> dict[str, Any]:
-        """K9: the generate-certificate request of one user and template (SPEC §3.4)."""
+        """K9: the generate-certificate request of one user and template (docs/reference/events.md#e4)."""
         return generate_certificate_request(
             certificate_id=certificate_id,
             user_id=profile["id"],

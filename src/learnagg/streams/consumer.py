@@ -205,7 +205,8 @@ class JobConsumer(LoopService):
             return 0
         except Exception as exc:
             self.delivery.emitter.added = 0
-            # SPEC §2.5: an internal error does not advance the offset; the batch is retried as a whole.
+            # docs/reference/data-model.md#reports-and-archival: an internal error does not advance the offset; the
+            # batch is retried as a whole.
             self._failed_attempt(exc)
             raise
         finally:
