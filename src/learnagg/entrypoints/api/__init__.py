@@ -1,1 +1,1 @@
-"""The HTTP service (SPEC §5): FastAPI app factory, envelope and error handling, one router per API family."""
+"""The HTTP service (docs/api.md): FastAPI app factory, envelope and error handling, one router per API family."""

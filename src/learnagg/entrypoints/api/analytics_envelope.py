@@ -1,4 +1,5 @@
-"""The analytics envelope of the exhaust API (SPEC §5.10), and a route class that answers every error in it."""
+"""The analytics envelope of the exhaust API (docs/api.md#report-requests), and a route class that answers every error
+in it."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def render(
 
 
 class AnalyticsRoute(APIRoute):
-    """A route whose refusals (and unexpected errors) use the analytics envelope, not the §5.1 one.
+    """A route whose refusals (and unexpected errors) use the analytics envelope, not the docs/api.md#errors one.
 
     The envelope id is the route's ``name`` (``ekstep.analytics.dataset.request.submit``…).
     """

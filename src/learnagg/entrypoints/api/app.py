@@ -1,4 +1,4 @@
-"""The FastAPI application factory: envelope, error handlers, routers (SPEC §5)."""
+"""The FastAPI application factory: envelope, error handlers, routers (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Resolving the caller from request headers (SPEC §5.3)."""
+"""Resolving the caller from request headers (docs/api.md#identity)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Per-request context handed to routers: the application, "now" read once (SPEC C2), and the caller."""
+"""Per-request context handed to routers: the application, "now" read once (docs/reference/data-model.md#c2), and the
+caller."""
 
 from __future__ import annotations
 

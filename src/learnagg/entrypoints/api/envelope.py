@@ -1,4 +1,4 @@
-"""The reference response envelope (SPEC §5.1): `id`, `ver`, `ts`, `params`, `responseCode`, `result`."""
+"""The reference response envelope (docs/api.md#errors): `id`, `ver`, `ts`, `params`, `responseCode`, `result`."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def render(
     status: int = 200,
     error: ApiError | None = None,
 ) -> Response:
-    """One envelope as JSON bytes (orjson: doubles keep their fraction, SPEC C4)."""
+    """One envelope as JSON bytes (orjson: doubles keep their fraction, docs/reference/data-model.md#c4)."""
     if error is None:
         params = {"resmsgid": None, "msgid": msgid(request), "err": None, "status": "success", "errmsg": None}
         code = "OK"

@@ -1,7 +1,7 @@
-"""Request bodies: Pydantic models whose ordered checks raise the reference error codes (SPEC §5.1–5.2).
+"""Request bodies: Pydantic models whose ordered checks raise the reference error codes (docs/api.md#errors).
 
-Each request model lists its checks in SPEC order in ``CHECKS``; they run before field validation, so the first
-failed check is the one answered. Field types then catch whatever the checks do not name, and
+Each request model lists its checks in the documented order in ``CHECKS``; they run before field validation, so the
+first failed check is the one answered. Field types then catch whatever the checks do not name, and
 :func:`to_api_error` maps Pydantic's own errors onto the reference codes.
 """
 
@@ -30,7 +30,7 @@ def fail(code: str, **params: object) -> PydanticCustomError:
 
 
 def is_blank(value: object) -> bool:
-    """SPEC C8: absent, null, or an empty or whitespace-only string."""
+    """docs/reference/data-model.md#c8: absent, null, or an empty or whitespace-only string."""
     return value is None or (isinstance(value, str) and not value.strip())
 
 
@@ -55,7 +55,7 @@ def required(name: str, code: str | None = None, kind: type = str) -> Check:
 
 
 def typed(name: str, kind: type) -> Check:
-    """``name``, when present and not null, must be of ``kind`` (DATA_TYPE_ERROR at its turn, SPEC §5.1)."""
+    """``name``, when present and not null, must be of ``kind`` (DATA_TYPE_ERROR at its turn, docs/api.md#errors)."""
 
     def check(data: dict[str, Any]) -> None:
         value = data.get(name)

@@ -1,4 +1,5 @@
-"""`learnagg archive run|delete`: assessment archival to object storage and verified deletion (SPEC §6.2)."""
+"""`learnagg archive run|delete`: assessment archival to object storage and verified deletion
+(docs/batch.md#assessment-archival)."""
 
 from __future__ import annotations
 

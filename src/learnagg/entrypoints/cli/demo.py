@@ -125,7 +125,8 @@ def _dashboard_link(app: bootstrap.App, platform: DemoGroup, host: str, port: in
 
 
 def _course_aggregates(conn: Connection, data: DemoData) -> dict[str, Mapping[str, Any]]:
-    """The stored `aggregates` map of each demo learner's course row (SPEC §2.1), by user id."""
+    """The stored `aggregates` map of each demo learner's course row (docs/reference/data-model.md#user-activity-agg),
+    by user id."""
     u = user_activity_agg.c
     stmt = select(u.user_id, u.aggregates).where(
         u.activity_type == COURSE,
@@ -137,7 +138,7 @@ def _course_aggregates(conn: Connection, data: DemoData) -> dict[str, Mapping[st
 
 
 def _cell(aggregates: Mapping[str, Any], content_id: str) -> str:
-    """``best/max (attempts)`` from the score metrics; doubles as Python's repr (SPEC C4)."""
+    """``best/max (attempts)`` from the score metrics; doubles as Python's repr (docs/reference/data-model.md#c4)."""
     score = aggregates.get(f"score:{content_id}")
     max_score = aggregates.get(f"max_score:{content_id}")
     attempts = aggregates.get(f"attempts_count:{content_id}")

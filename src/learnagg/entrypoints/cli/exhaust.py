@@ -1,4 +1,5 @@
-"""`learnagg exhaust run` (the request runner, SPEC §6.3) and `learnagg report progress|response` (one report now)."""
+"""`learnagg exhaust run` (the request runner, docs/batch.md#exhaust-reports) and `learnagg report progress|response`
+(one report now)."""
 
 from __future__ import annotations
 

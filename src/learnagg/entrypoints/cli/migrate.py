@@ -1,4 +1,5 @@
-"""`learnagg migrate …`: the score-metric migration (SPEC §6.1), with a progress bar and a summary of changes."""
+"""`learnagg migrate …`: the score-metric migration (docs/batch.md#migrations-and-imports), with a progress bar and a
+summary of changes."""
 
 from __future__ import annotations
 

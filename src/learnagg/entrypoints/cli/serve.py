@@ -32,7 +32,7 @@ def _start_jobs(app: bootstrap.App) -> JobSupervisor:
     factories: dict[str, Callable[[], LoopService]] = {
         name: partial(bootstrap.build_worker, app, [name], own_process=False) for name in bootstrap.job_names()
     }
-    # SPEC §6.3: pending exhaust requests, every exhaust.poll_interval_seconds.
+    # docs/batch.md#exhaust-reports: pending exhaust requests, every exhaust.poll_interval_seconds.
     factories["exhaust-runner"] = lambda: ExhaustService(app, open_store(app.settings.blob_url))
     ws = app.settings.worker
     supervisor = JobSupervisor(factories, restart_delay=ws.retry_delay, restart_max_delay=ws.retry_max_delay)

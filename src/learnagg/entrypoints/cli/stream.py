@@ -99,7 +99,7 @@ def _decode_line(raw: bytes, label: str, number: int) -> str:
 
 
 def _progress_key(text: str) -> str | None:
-    """Progress events are keyed by userId (SPEC §3.2); an unreadable event simply has no key."""
+    """Progress events are keyed by userId (docs/reference/events.md#e2); an unreadable event simply has no key."""
     try:
         edata = orjson.loads(text).get("edata") or {}
         user = edata.get("userId")

@@ -1,4 +1,5 @@
-"""Routes of the assessments API family (SPEC §5.8): save, submit and read the caller's attempts."""
+"""Routes of the assessments API family (docs/api.md#content-state-and-assessments): save, submit and read the caller's
+attempts."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def _send(body: Body[AssessmentsSend], ctx: RequestContext, *, submit: bool) -> 
 
 @router.post("/v1/assess/save", summary="Publish attempts for scoring", **documented(AssessmentsSendResult))
 def save(body: Body[AssessmentsSend], ctx: Authed) -> Response:
-    """SPEC §5.8: check each attempt and publish those that pass; scores are written by the aggregator."""
+    """docs/api.md#content-state-and-assessments: check each attempt and publish those that pass; scores are written by
+    the aggregator."""
     return _send(body, ctx, submit=False)
 
 
@@ -36,7 +38,8 @@ def save(body: Body[AssessmentsSend], ctx: Authed) -> Response:
     **documented(AssessmentsSendResult),
 )
 def submit(body: Body[AssessmentsSend], ctx: Authed) -> Response:
-    """SPEC §5.8: like save, then each submitted content is completed as a §5.7 status-2 item."""
+    """docs/api.md#content-state-and-assessments: like save, then each submitted content is completed as a
+    docs/api.md#content-state-and-assessments status-2 item."""
     return _send(body, ctx, submit=True)
 
 
@@ -46,7 +49,8 @@ def submit(body: Body[AssessmentsSend], ctx: Authed) -> Response:
     **documented(AssessmentsReadResult),
 )
 def read(body: Body[AssessmentsRead], ctx: Authed) -> Response:
-    """SPEC §5.8: attempts newest first (at most ``assessment.attempts.limit``) and the merged best score."""
+    """docs/api.md#content-state-and-assessments: attempts newest first (at most ``assessment.attempts.limit``) and the
+    merged best score."""
     request = body.request
     ctx.limit("contentIds", request.contentIds)
     result = assessments.read_assessments(

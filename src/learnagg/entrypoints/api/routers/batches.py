@@ -1,4 +1,4 @@
-"""Routes of the course batch API family (SPEC §2.3, §5.9)."""
+"""Routes of the course batch API family (docs/reference/data-model.md#enrolment, docs/api.md#platform-data)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ router = APIRouter(tags=["batches"], dependencies=SECURED)
     "/v1/course/batch/create", summary="Create a batch of a course (platform admins)", **documented(BatchCreateResult)
 )
 def create(ctx: Authed, body: Body[BatchCreate]) -> Response:
-    """Result ``{"batchId"}``; the status defaults from the dates (SPEC §5.9)."""
+    """Result ``{"batchId"}``; the status defaults from the dates (docs/api.md#platform-data)."""
     r = body.request
     ctx.limit("createdFor", r.createdFor)
     ctx.limit("mentors", r.mentors)

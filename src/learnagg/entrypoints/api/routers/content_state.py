@@ -1,4 +1,4 @@
-"""Routes of the content state API family (SPEC §5.6, §5.7): a learner's own progress."""
+"""Routes of the content state API family (docs/api.md#content-state-and-assessments): a learner's own progress."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ router = APIRouter(tags=["content state"], dependencies=SECURED)
     **documented(ContentStateReadResult),
 )
 def read_content_state(body: Body[ContentStateRead], ctx: Authed) -> Response:
-    """SPEC §5.6: rows of the subject (requestedFor, otherwise the caller) only; the body's userId is ignored."""
+    """docs/api.md#content-state-and-assessments: rows of the subject (requestedFor, otherwise the caller) only; the
+    body's userId is ignored."""
     request = body.request
     ctx.limit("contentIds", request.contentIds)
     result = content_state.read_content_state(
@@ -42,7 +43,8 @@ def read_content_state(body: Body[ContentStateRead], ctx: Authed) -> Response:
     **documented(ContentStateUpdateResult),
 )
 def update_content_state(body: Body[ContentStateUpdate], ctx: Authed) -> Response:
-    """SPEC §5.7: merge content items into the subject's consumption rows and publish their attempts."""
+    """docs/api.md#content-state-and-assessments: merge content items into the subject's consumption rows and publish
+    their attempts."""
     request = body.request
     ctx.limit("contents", request.contents)
     ctx.limit("assessments", request.assessments)

@@ -1,4 +1,4 @@
-"""Routes of the course hierarchy API family (SPEC §2.6, §5.9)."""
+"""Routes of the course hierarchy API family (docs/reference/data-model.md#hierarchy, docs/api.md#platform-data)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routes of the enrolment API family: enrol, unenrol, list (SPEC §5.9)."""
+"""Routes of the enrolment API family: enrol, unenrol, list (docs/api.md#platform-data)."""
 
 from __future__ import annotations
 

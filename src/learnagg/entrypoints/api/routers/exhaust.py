@@ -1,6 +1,6 @@
-"""Routes of the exhaust request API (SPEC §5.10): submit, read, list, and download a request's files.
+"""Routes of the exhaust request API (docs/api.md#report-requests): submit, read, list, and download a request's files.
 
-Each route is served under the issue's ``/v1/dataset/request/…`` and SPEC's ``/dataset/v1/request/…``.
+Each route is served under the issue's ``/v1/dataset/request/…`` and the reference platform's ``/dataset/v1/request/…``.
 
 Download links (``downloadUrls`` of a finished job) are made when a job is read, never stored:
 ``<base>/v1/dataset/request/download/<requestId>/<file>.zip?expires=<ms>&signature=<hex>``, where base is setting
@@ -91,7 +91,7 @@ def read(request: Request, tag: str, requestId: str | None = None) -> Response:
     """One request of the caller (or, for an admin, of the channel) by tag and requestId."""
     caller = _caller(request)
     job = _requests(request).read(caller, _channel(request), tag, requestId)
-    if job is None:  # SPEC §5.10: 200 with status failed
+    if job is None:  # docs/api.md#report-requests: 200 with status failed
         return render(request, IDS["read"], None, errmsg=dx.NO_JOB)
     return render(request, IDS["read"], job)
 

@@ -1,4 +1,5 @@
-"""Routes of the group aggregates API family: `/v1/group/activity/agg` and `/v1/group/agg` (SPEC §5.4, §5.5), their
+"""Routes of the group aggregates API family: `/v1/group/activity/agg` and `/v1/group/agg`
+(docs/api.md#group-aggregates), their
 `/data/group/*` twins and `/data/activity/agg` (docs/api.md "Group aggregates: the /data routes")."""
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ router = APIRouter(tags=["group aggregates"], dependencies=SECURED)
 
 
 class ActivityAggRequest(RequestModel):
-    """``{"groupId", "activityId", "activityType", "includeAllMembers"?}``, checked in SPEC §5.4 order."""
+    """``{"groupId", "activityId", "activityType", "includeAllMembers"?}``, checked in docs/api.md#group-aggregates
+    order."""
 
     CHECKS: ClassVar[tuple[Check, ...]] = (
         required("groupId", "GROUP_ID_MISSING"),
@@ -53,7 +55,8 @@ class ActivityMetricsRequest(RequestModel):
 
 
 class GroupAggRequest(RequestModel):
-    """``{"groupId", "activities"?: [{"id", "type"}], "fields"?: [string]}``, checked in SPEC §5.5 order."""
+    """``{"groupId", "activities"?: [{"id", "type"}], "fields"?: [string]}``, checked in docs/api.md#group-aggregates
+    order."""
 
     CHECKS: ClassVar[tuple[Check, ...]] = (
         required("groupId", "GROUP_ID_MISSING"),
@@ -91,7 +94,7 @@ def _group_agg(ctx: Authed, body: Body[GroupAggRequest]) -> Response:
     **documented(ActivityAggResult),
 )
 def activity_agg(ctx: Authed, body: Body[ActivityAggRequest]) -> Response:
-    """Per-member metrics of one activity, its enrolment count and metadata (SPEC §5.4)."""
+    """Per-member metrics of one activity, its enrolment count and metadata (docs/api.md#group-aggregates)."""
     return _activity_agg(ctx, body)
 
 
@@ -107,7 +110,7 @@ def data_activity_agg(ctx: Authed, body: Body[ActivityAggRequest]) -> Response:
 
 @router.post("/v1/group/agg", summary="Summary metrics of a group's activities", **documented(GroupAggResult))
 def group_agg(ctx: Authed, body: Body[GroupAggRequest]) -> Response:
-    """Enrolment, completion and score statistics per activity (SPEC §5.5)."""
+    """Enrolment, completion and score statistics per activity (docs/api.md#group-aggregates)."""
     return _group_agg(ctx, body)
 
 

@@ -1,4 +1,4 @@
-"""Routes of the groups API family: create, read, update, membership, list, activities (SPEC §5.9)."""
+"""Routes of the groups API family: create, read, update, membership, list, activities (docs/api.md#platform-data)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routes of the users API family: load, update and read users (SPEC §5.9)."""
+"""Routes of the users API family: load, update and read users (docs/api.md#platform-data)."""
 
 from __future__ import annotations
 

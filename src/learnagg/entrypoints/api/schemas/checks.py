@@ -1,4 +1,4 @@
-"""Request checks the platform endpoints need beyond `validation.py` (SPEC §5.1–5.2, §5.9)."""
+"""Request checks the platform endpoints need beyond `validation.py` (docs/api.md#errors, docs/api.md#platform-data)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def not_blank_if_given(name: str) -> Check:
 
 
 def day(name: str) -> Check:
-    """``name``, when present and not null, must be a ``yyyy-MM-dd`` text (DATE_FORMAT_ERRROR, SPEC §5.9)."""
+    """``name``, when present and not null, must be a ``yyyy-MM-dd`` text (DATE_FORMAT_ERRROR,
+    docs/api.md#platform-data)."""
 
     def check(data: dict[str, Any]) -> None:
         value = data.get(name)
@@ -66,7 +67,7 @@ def day(name: str) -> Check:
 
 
 def text_or_text_list(name: str) -> Check:
-    """``name``, when present, is a text or a list of texts (`board`, SPEC §2.4)."""
+    """``name``, when present, is a text or a list of texts (`board`, docs/reference/data-model.md#users-and-groups)."""
 
     def check(data: dict[str, Any]) -> None:
         value = data.get(name)

@@ -1,4 +1,5 @@
-"""Request bodies of the content state and assessment APIs, with their checks in SPEC order (§5.6–5.8)."""
+"""Request bodies of the content state and assessment APIs, checks in the documented order
+(docs/api.md#content-state-and-assessments)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def one_of(names: tuple[str, ...], code: str | None = None, *, first_of: str | N
 
 
 def api_dates(*names: str) -> Check:
-    """Each present date must be ``yyyy-MM-dd HH:mm:ss:SSSZ`` (DATE_FORMAT_ERRROR, SPEC §5.7), then within the
+    """Each present date must be ``yyyy-MM-dd HH:mm:ss:SSSZ`` (DATE_FORMAT_ERRROR,
+    docs/api.md#content-state-and-assessments), then within the
     timestamp bounds (INVALID_PARAMETER_VALUE naming the date, docs/threat-model.md)."""
 
     def check(data: dict[str, Any]) -> None:
@@ -97,7 +99,7 @@ def int32(name: str) -> Check:
     return check
 
 
-# SPEC §5.7, each content item.
+# docs/api.md#content-state-and-assessments, each content item.
 CONTENT_ITEM: tuple[Check, ...] = (
     api_dates(*DATES),
     one_of(COURSE, "COURSE_ID_REQUIRED_ERROR"),
@@ -112,7 +114,8 @@ CONTENT_ITEM: tuple[Check, ...] = (
 
 
 def assessment_item(*, aliases: bool) -> tuple[Check, ...]:
-    """SPEC §5.7's assessment-item order; §5.8 adds the aliases and fills ``userId`` with the subject first."""
+    """docs/api.md#content-state-and-assessments's assessment-item order; docs/api.md#content-state-and-assessments adds
+    the aliases and fills ``userId`` with the subject first."""
     checks: list[Check] = [
         required("assessmentTs", "ATTEMPTED_DATE_REQUIRED", int),
         one_of(COURSE if aliases else COURSE[:1], "COURSE_ID_REQUIRED_ERROR"),
@@ -129,7 +132,7 @@ def assessment_item(*, aliases: bool) -> tuple[Check, ...]:
 
 
 class ContentStateRead(RequestModel):
-    """``POST /v1/content/state/read`` (SPEC §5.6); the body's ``userId`` is ignored."""
+    """``POST /v1/content/state/read`` (docs/api.md#content-state-and-assessments); the body's ``userId`` is ignored."""
 
     CHECKS: ClassVar[tuple[Check, ...]] = (
         list_of("courseIds", str),
@@ -147,13 +150,14 @@ class ContentStateRead(RequestModel):
 
     @property
     def course_id(self) -> str:
-        """``courseId``, else ``collectionId``, else the first of ``courseIds`` (SPEC §5.6 steps 3–4)."""
+        """``courseId``, else ``collectionId``, else the first of ``courseIds`` (docs/api.md)."""
         fields = {"courseId": self.courseId, "collectionId": self.collectionId, "courseIds": self.courseIds}
         return str(_aliased(fields, COURSE, "courseIds")[1])
 
 
 class ContentStateUpdate(RequestModel):
-    """``PATCH /v1/content/state/update`` (SPEC §5.7); items are kept as sent (the invalid topic needs them)."""
+    """``PATCH /v1/content/state/update`` (docs/api.md#content-state-and-assessments); items are kept as sent (the
+    invalid topic needs them)."""
 
     CHECKS: ClassVar[tuple[Check, ...]] = (
         each("contents", CONTENT_ITEM),
@@ -164,7 +168,7 @@ class ContentStateUpdate(RequestModel):
 
 
 class AssessmentsSend(RequestModel):
-    """``POST /v1/assess/save`` and ``/v1/assess/submit`` (SPEC §5.8)."""
+    """``POST /v1/assess/save`` and ``/v1/assess/submit`` (docs/api.md#content-state-and-assessments)."""
 
     CHECKS: ClassVar[tuple[Check, ...]] = (
         required("assessments", kind=list),
@@ -174,7 +178,7 @@ class AssessmentsSend(RequestModel):
 
 
 class AssessmentsRead(RequestModel):
-    """``POST /v1/assess/read`` (SPEC §5.8)."""
+    """``POST /v1/assess/read`` (docs/api.md#content-state-and-assessments)."""
 
     CHECKS: ClassVar[tuple[Check, ...]] = (
         one_of(COURSE),

@@ -1,4 +1,4 @@
-"""Request models of the group endpoints (SPEC §5.9), shared with `learnagg load groups` lines."""
+"""Request models of the group endpoints (docs/api.md#platform-data), shared with `learnagg load groups` lines."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request models of the minimal platform endpoints (SPEC §5.9), shared with `learnagg load …` lines."""
+"""Request models of the minimal platform endpoints (docs/api.md#platform-data), shared with `learnagg load …` lines."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ _USER_CHECKS: tuple[Check, ...] = (
 
 
 class UserFields(RequestModel):
-    """The user fields of `POST /v1/user/load` (SPEC §5.9), every one optional."""
+    """The user fields of `POST /v1/user/load` (docs/api.md#platform-data), every one optional."""
 
     firstName: str | None = None
     lastName: str | None = None
