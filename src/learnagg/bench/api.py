@@ -223,7 +223,8 @@ def seed_rows(members: int, assessments: int, rng: random.Random) -> dict[str, l
             "aggregates": aggregates,
             "agg_last_updated": dict.fromkeys(aggregates, stamp),
             "agg_details": details,
-            # Every fifth member also carries the legacy integer map (SPEC §2.1): agg is read, aggregates win.
+            # Every fifth member also carries the legacy integer map (docs/reference/data-model.md#user-activity-agg):
+            # agg is read, aggregates win.
             "agg": {"completedCount": completed, f"score:{leaves[0]}": 1} if index % 5 == 0 else None,
         }
         out["rows"].append(row)

@@ -2,7 +2,8 @@
 
 Pure: no database and no clock. The same arguments always give the same course and the same events (seeded
 random), so a demo run is repeatable and tests can use the data directly. `assess_telemetry` builds one ASSESS
-event shaped like the reference platform's content player output (SPEC §3.6); the ingest benchmark reuses it.
+event shaped like the reference platform's content player output (docs/jobs/assessment.md#example); the ingest benchmark
+reuses it.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class DemoData:
     hierarchy: dict[str, Any]
     assessments: tuple[DemoAssessment, ...]
     learners: tuple[DemoLearner, ...]
-    attempt_events: tuple[dict[str, Any], ...]  # assessment batch events (SPEC §3.1), in publish order
+    # assessment batch events (docs/reference/events.md#e1), in publish order
+    attempt_events: tuple[dict[str, Any], ...]
 
 
 def _q(question_id: str, title: str, options: Sequence[str], answer: int, max_score: int = 1) -> DemoQuestion:
@@ -142,7 +144,7 @@ def _assessment_leaf(assessment: DemoAssessment) -> dict[str, Any]:
 
 
 def course_hierarchy() -> dict[str, Any]:
-    """The demo course as a SPEC §5.9 hierarchy object (collection → 2 units → 6 leaves)."""
+    """The demo course as a hierarchy object (docs/api.md#platform-data) (collection → 2 units → 6 leaves)."""
     check, averages, unit_test = (_assessment_leaf(a) for a in ASSESSMENTS)
     return {
         "identifier": COURSE_ID,
@@ -213,7 +215,7 @@ def hex_id(*parts: object) -> str:
 
 
 def _option_text(text: str) -> str:
-    # The content player stores each option as JSON text inside a map (see the SPEC §3.6 example).
+    # The content player stores each option as JSON text inside a map (see docs/jobs/assessment.md#example).
     return json.dumps({"text": text})
 
 
@@ -232,7 +234,8 @@ def assess_telemetry(
     ets: int,
     duration: int,
 ) -> dict[str, Any]:
-    """One ASSESS telemetry event as the content player sends it (only `ets` and `edata` are read, SPEC §3.1).
+    """One ASSESS telemetry event as the content player sends it (only `ets` and `edata` are read,
+    docs/reference/events.md#e1).
 
     Args:
         user_id: the learner (actor).
@@ -294,7 +297,8 @@ def assess_telemetry(
 def batch_event(
     *, course_id: str, batch_id: str, user_id: str, content_id: str, attempt_id: str, ts: int, events: list[Any]
 ) -> dict[str, Any]:
-    """An assessment batch event (SPEC §3.1): one attempt and its ASSESS events; no events makes a recompute."""
+    """An assessment batch event (docs/reference/events.md#e1): one attempt and its ASSESS events; no events makes a
+    recompute."""
     return {
         "assessmentTs": ts,
         "batchId": batch_id,

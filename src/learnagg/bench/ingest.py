@@ -2,8 +2,10 @@
 
 Procedure (BENCHMARKS.md):
 1. A fresh database (SQLite file in a temporary folder, or a database on a private durable PostgreSQL server),
-   schema upgraded; one course whose leaves are the benchmark's contents, so leaf validation (SPEC A3) and the
-   question-count guard (SPEC A6) run; N assessment batch events published to the assess topic (not timed).
+   schema upgraded; one course whose leaves are the benchmark's contents, so leaf validation
+   (docs/jobs/assessment.md#a3) and the
+   question-count guard (docs/jobs/assessment.md#a6) run; N assessment batch events published to the assess topic (not
+   timed).
 2. Timed: the real worker drains the topic with ``worker.batch_size = B``.
 3. The `assessment_aggregator` and `user_activity_agg` rows the aggregator wrote are read back, and inserted
    with plain INSERT executemany into a second fresh database with the same schema, one transaction per B
