@@ -29,7 +29,8 @@ class NotFound(LearnaggError):
     """A requested object does not exist."""
 
 
-# The reference error codes and messages, spelled exactly as the reference platform does (SPEC §5.2, §7 #14).
+# The reference error codes and messages, spelled exactly as the reference platform does (docs/api.md#errors,
+# docs/reference/compatibility.md#14).
 ERROR_CODES: dict[str, tuple[int, str]] = {
     "INVALID_REQUESTED_DATA": (400, "Requested data for this operation is not valid."),
     "GROUP_ID_MISSING": (400, "GroupId is mandatory."),
@@ -66,7 +67,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 
 
 class ApiError(LearnaggError):
-    """A refusal answered with the reference error envelope (SPEC §5.1): HTTP status, code and message."""
+    """A refusal answered with the reference error envelope (docs/api.md#errors): HTTP status, code and message."""
 
     def __init__(self, code: str | None, message: str, status: int) -> None:
         """Use :func:`api_error` to build one from the code table."""

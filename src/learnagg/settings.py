@@ -26,13 +26,13 @@ GradingMethod = Literal["best", "latest", "first", "average"]
 
 
 class AttemptsSettings(BaseModel):
-    """How many attempts the read APIs return (SPEC §5.6, §5.8)."""
+    """How many attempts the read APIs return (docs/api.md#content-state-and-assessments)."""
 
     limit: int = Field(default=25, ge=1, le=1000, description="Attempts returned per content by the read APIs.")
 
 
 class AssessmentSettings(BaseModel):
-    """Assessment aggregator settings (SPEC §4.1, §4.2)."""
+    """Assessment aggregator settings (docs/jobs/assessment.md#attempts, docs/jobs/assessment.md#score-aggregation)."""
 
     grading_method: GradingMethod = Field(
         default="best", description="Which attempt's score is a learner's score for an assessment (docs/jobs.md)."
@@ -64,7 +64,7 @@ class AssessmentSettings(BaseModel):
 
 
 class LegacySettings(BaseModel):
-    """How legacy values written by the reference platform are read (SPEC §2.1)."""
+    """How legacy values written by the reference platform are read (docs/reference/data-model.md#user-activity-agg)."""
 
     date_zone: str = Field(default="UTC", description="Time zone of legacy `agg_details` date strings.")
 
@@ -103,7 +103,7 @@ class BusSettings(BaseModel):
 
 
 class AuthSettings(BaseModel):
-    """Who the caller is (SPEC §5.3)."""
+    """Who the caller is (docs/api.md#identity)."""
 
     mode: Literal["jwt", "trusted-header"] = Field(
         default="jwt",
@@ -162,7 +162,7 @@ class ApiSettings(BaseModel):
 
 
 class GroupAggCacheSettings(BaseModel):
-    """The optional Redis cache of group aggregates (SPEC §5.4 step 3, §7 #8)."""
+    """The optional Redis cache of group aggregates (docs/api.md#the-cache, docs/reference/compatibility.md#8)."""
 
     enabled: bool = Field(
         default=False, description="Cache group aggregates in Redis (`redis_url`), invalidated on every change."
@@ -187,27 +187,27 @@ class GroupAggSettings(BaseModel):
 
 
 class DedupSettings(BaseModel):
-    """De-duplication of progress events (SPEC §4.3 P4, P10)."""
+    """De-duplication of progress events (docs/jobs/progress.md#p4, docs/jobs/progress.md#p10)."""
 
     enabled: bool = Field(default=True, description="Skip progress that was already counted (docs/jobs.md).")
     ttl_seconds: int = Field(default=604_800, ge=1, description="Lifetime in seconds of a progress dedup key.")
 
 
 class ModuleAggsSettings(BaseModel):
-    """Unit (module) completion counts (SPEC §4.3 P8)."""
+    """Unit (module) completion counts (docs/jobs/progress.md#p8)."""
 
     enabled: bool = Field(default=True, description="Write `completedCount` for every unit too, not only courses.")
 
 
 class ActivitySettings(BaseModel):
-    """The activity aggregate updater (SPEC §4.3)."""
+    """The activity aggregate updater (docs/jobs/progress.md)."""
 
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     module_aggs: ModuleAggsSettings = Field(default_factory=ModuleAggsSettings)
 
 
 class CertSettings(BaseModel):
-    """The certificate pre-processor (SPEC §3.4, §4.4)."""
+    """The certificate pre-processor (docs/reference/events.md#e4, docs/jobs/certificates.md)."""
 
     cloud_base_url: str = Field(
         default="", description="Replaces `CLOUD_BASE_PATH` in certificate template URLs (svgTemplate)."

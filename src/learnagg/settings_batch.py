@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 
 class ArchivalSettings(BaseModel):
-    """Assessment archival (SPEC §6.2)."""
+    """Assessment archival (docs/batch.md#assessment-archival)."""
 
     prefix: str = Field(default="archived-data/", description="Key prefix of archived files in the object store.")
     chunk_rows: int = Field(
@@ -38,13 +38,13 @@ class ImportSettings(BaseModel):
 
 
 class ReportSettings(BaseModel):
-    """Report files of the exhaust jobs (SPEC C3, §6.3)."""
+    """Report files of the exhaust jobs (docs/reference/data-model.md#c3, docs/batch.md#exhaust-reports)."""
 
     timezone: str = Field(default="Asia/Kolkata", description="Time zone of dates in report files and their names.")
 
 
 class ExhaustZipSettings(BaseModel):
-    """Zip protection of exhaust files (SPEC §6.3 step 8, §7 #12)."""
+    """Zip protection of exhaust files (docs/batch.md#exhaust-reports, docs/reference/compatibility.md#12)."""
 
     encryption: Literal["aes256", "zipcrypto"] = Field(
         default="aes256",
@@ -54,7 +54,7 @@ class ExhaustZipSettings(BaseModel):
 
 
 class ExhaustSettings(BaseModel):
-    """Exhaust requests and their runner (SPEC §5.10, §6.3)."""
+    """Exhaust requests and their runner (docs/api.md#report-requests, docs/batch.md#exhaust-reports)."""
 
     roles: list[str] = Field(
         default_factory=lambda: ["ORG_ADMIN", "REPORT_ADMIN"],
