@@ -205,7 +205,7 @@ def _plain_text(raw: str) -> str | None:
 
 
 def _ms(raw: str) -> int | None:
-    """Epoch ms or a timestamp text (docs/batch.md#assessment-archival delete step 1 accepts both), ``yyyy-MM-dd
+    """Epoch ms or a timestamp text (docs/batch.md#assessment-archival accepts both), ``yyyy-MM-dd
     HH:mm:ss:SSSZ`` too."""
     text = raw.strip()
     if text == "":

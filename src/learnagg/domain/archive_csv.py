@@ -81,7 +81,7 @@ def _compact_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-# -- partitions and names (docs/batch.md#assessment-archival archive mode, steps 1–3) ----------------------------------
+# -- partitions and names (docs/batch.md#assessment-archival archive mode) ----------------------------------
 
 
 def md5u(text: str) -> str:

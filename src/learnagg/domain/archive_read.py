@@ -1,4 +1,4 @@
-"""Reading archived assessment files back (docs/batch.md#assessment-archival archive step 4, delete step 1): rows, count
+"""Reading archived assessment files back (docs/batch.md#assessment-archival, before deletion): rows, count
 and checksum."""
 
 from __future__ import annotations

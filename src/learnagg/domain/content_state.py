@@ -186,7 +186,7 @@ def batch_refusal(known: bool, status: object) -> str | None:
 def most_recently_accessed(states: Iterable[tuple[str, ContentState]]) -> tuple[str, ContentState] | None:
     """The (contentId, row) with the latest ``lastAccessTime``; on a tie (or none known) the last one given.
 
-    It feeds the enrolment's ``lastreadcontentid`` (docs/api.md#content-state-and-assessments step 6c).
+    It feeds the enrolment's ``lastreadcontentid`` (docs/api.md#content-state-and-assessments).
     """
     best: tuple[str, ContentState] | None = None
     for content_id, state in states:
