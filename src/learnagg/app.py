@@ -26,5 +26,8 @@ class App:
     metrics: Metrics = field(default_factory=Metrics)  # this App's Prometheus registry (docs/operations.md)
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release database connections (and the bus's, when it holds its own)."""
+        close_bus = getattr(self.log, "close", None)
+        if close_bus is not None:
+            close_bus()
         self.store.dispose()

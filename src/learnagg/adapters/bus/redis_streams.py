@@ -10,14 +10,17 @@ Streams are trimmed (XTRIM MINID) below the lowest committed position of every j
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
 from sqlalchemy import Connection
 
 from learnagg.adapters.bus.log import DatabaseLog, LogEvent
 from learnagg.adapters.store.dialects import Dialect
 from learnagg.domain.topics import partition_of
+from learnagg.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import redis
 
 SEQ_BITS = 20  # the sequence part of a stream id within one millisecond
 LAG_CHUNK = 10_000  # entries read per XRANGE when counting a lag
@@ -49,6 +52,11 @@ class RedisStreamsLog(DatabaseLog):
     def __init__(self, dialect: Dialect, url: str, *, readers: Mapping[str, Iterable[str]] | None = None) -> None:
         """Connect lazily to ``url`` (``redis://host:port/db``)."""
         super().__init__(dialect)
+        try:
+            import redis
+        except ImportError:
+            message = "LEARNAGG_BUS_URL needs the package redis: pip install 'learnagg[redis]'"
+            raise ConfigurationError(message) from None
         self.url = url
         self.client: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
         self.readers = {topic: sorted(set(jobs)) for topic, jobs in (readers or {}).items()}
