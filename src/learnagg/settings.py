@@ -256,7 +256,11 @@ class Settings(BaseSettings):
         default="sqlite:///learnagg.db",
         description="`sqlite:///FILE`, or `postgresql://user@host:port/db` (the `postgres` extra).",
     )
-    bus_url: str = Field(default="", description="Event bus; empty: the embedded event log in the same database.")
+    bus_url: str = Field(
+        default="",
+        description="Event bus: empty (or `db`) for the embedded event log in the same database, or "
+        "`redis://host:port/db` for Redis Streams (the `redis` extra).",
+    )
     blob_url: str = Field(
         default="blobs",
         description="Object store for archives and reports: a local folder or any fsspec URL (`s3://…` needs the "
