@@ -1,10 +1,11 @@
-"""Write the README's Configuration table from the settings model, or check that it is up to date.
+"""Write the settings reference table (docs/reference/settings.md) from the settings model, or check it.
 
-    .venv/bin/python scripts/settings-table.py          # rewrite the table between the markers in README.md
-    .venv/bin/python scripts/settings-table.py --check  # exit 1 when README.md and the settings model differ
+    .venv/bin/python scripts/settings-table.py          # rewrite the table between the markers of the page
+    .venv/bin/python scripts/settings-table.py --check  # exit 1 when the page and the settings model differ
 
 The table lives between ``<!-- settings-table:start … -->`` and ``<!-- settings-table:end -->``; each row comes from
-a field of ``src/learnagg/settings.py`` and its ``Field(description=...)``. ``learnagg settings`` prints the same table.
+a field of ``src/learnagg/settings.py`` and its ``Field(description=...)``. ``learnagg settings`` prints the same table;
+``scripts/reference-pages.py`` rewrites it together with the other generated reference pages.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from learnagg.errors import LearnaggError
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check; exit 1 when the table is out of date")
-    parser.add_argument("readme", nargs="?", default=str(Path(__file__).resolve().parent.parent / "README.md"))
+    parser.add_argument(
+        "page", nargs="?", default=str(Path(__file__).resolve().parent.parent / "docs" / "reference" / "settings.md")
+    )
     args = parser.parse_args()
-    readme = Path(args.readme)
+    readme = Path(args.page)
     try:
         text = readme.read_text(encoding="utf-8")
         updated = replace_table(text, markdown_table())

@@ -1,4 +1,4 @@
-"""The README's settings table is generated from the settings model and must not drift from it."""
+"""The settings reference page's table is generated from the settings model and must not drift from it."""
 
 from __future__ import annotations
 
@@ -24,13 +24,15 @@ from learnagg.entrypoints.cli.settings_table import (
 from learnagg.errors import LearnaggError
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+PAGE = ROOT / "docs" / "reference" / "settings.md"
 SCRIPT = ROOT / "scripts" / "settings-table.py"
 
 
-def test_the_readme_table_is_the_one_generated_from_the_settings_model():
-    in_readme = table_in(README.read_text(encoding="utf-8"))
-    assert in_readme == markdown_table(), "README settings table is out of date: run python scripts/settings-table.py"
+def test_the_reference_table_is_the_one_generated_from_the_settings_model():
+    in_page = table_in(PAGE.read_text(encoding="utf-8"))
+    assert in_page == markdown_table(), (
+        "docs/reference/settings.md is out of date: run python scripts/settings-table.py"
+    )
 
 
 def test_every_setting_has_one_row_and_a_description():
@@ -39,7 +41,7 @@ def test_every_setting_has_one_row_and_a_description():
     assert len(rows) == len(settings) >= 46
     names = [s.env_var for s in settings]
     assert len(set(names)) == len(names)
-    # Settings the README used to miss are in the table now.
+    # Settings the documentation used to miss are in the table now.
     for name in ("LEARNAGG_ARCHIVAL__PREFIX", "LEARNAGG_REPORT__TIMEZONE", "LEARNAGG_EXHAUST__LEASE_SECONDS"):
         assert any(row.startswith(f"| `{name}` |") for row in rows)
 
@@ -74,8 +76,8 @@ def test_the_table_is_replaced_between_the_markers_only():
         table_in("no markers")
 
 
-def test_the_script_checks_and_rewrites_a_readme(tmp_path):
-    stale = tmp_path / "README.md"
+def test_the_script_checks_and_rewrites_a_page(tmp_path):
+    stale = tmp_path / "settings.md"
     stale.write_text(f"# x\n\n{TABLE_START}\n| stale |\n{TABLE_END}\n", encoding="utf-8")
     check = subprocess.run([sys.executable, SCRIPT, "--check", stale], capture_output=True, text=True, check=False)
     assert check.returncode == 1 and "out of date" in check.stderr

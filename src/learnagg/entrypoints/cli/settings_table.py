@@ -1,7 +1,8 @@
-"""`learnagg settings`: every setting of the settings model, as the README's table or a learnagg.toml template.
+"""`learnagg settings`: every setting of the settings model, as the reference table or a learnagg.toml template.
 
 The settings model (``learnagg.settings``) is the one place a setting is described (``Field(description=…)``); the
-README's Configuration table is generated from it (``scripts/settings-table.py``) and a test fails when they drift.
+settings reference page (``docs/reference/settings.md``) is generated from it (``scripts/settings-table.py`` or
+``scripts/reference-pages.py``) and a test fails when they drift.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def _cell(text: str) -> str:
 
 
 def markdown_table() -> str:
-    """The README's Configuration table (without its markers), one row per setting."""
+    """The settings reference table (without its markers), one row per setting."""
     lines = ["| Variable | Default | Values | Meaning |", "|---|---|---|---|"]
     for setting in iter_settings():
         cells = (f"`{setting.env_var}`", _markdown_value(setting.default), setting.values, setting.description)
@@ -196,7 +197,7 @@ def settings_error(exc: ValidationError) -> str:
 
 def settings(
     output: Annotated[
-        Format, typer.Option("--format", help="markdown: the README table; toml: a commented learnagg.toml.")
+        Format, typer.Option("--format", help="markdown: the reference table; toml: a commented learnagg.toml.")
     ] = Format.markdown,
 ) -> None:
     """Print every setting with its environment variable, default, allowed values and meaning.
