@@ -70,8 +70,7 @@ def create_app(app: bootstrap.App, jobs: JobHealth | None = None) -> FastAPI:
     api_metrics.install(api, app)  # GET /metrics; inside RequestLimits so it sees the route picked
     # Records of a request carry its id and route; inside RequestLimits, which copies the scope the router fills.
     api.add_middleware(RequestIdMiddleware)
-    limits = app.settings.api
-    api.add_middleware(RequestLimits, max_body_bytes=limits.max_body_bytes, max_list_items=limits.max_list_items)
+    api.add_middleware(RequestLimits, limits=app.settings.api)
     api.state.jobs = jobs
     api.state.learnagg = app
     api.state.token_keys = token_keys(app.settings.auth, app.store, app.clock())

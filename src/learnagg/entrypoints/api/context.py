@@ -3,7 +3,6 @@ caller."""
 
 from __future__ import annotations
 
-from collections.abc import Sized
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -14,7 +13,6 @@ from learnagg.app import App
 from learnagg.domain.identity import Caller
 from learnagg.entrypoints.api import envelope
 from learnagg.entrypoints.api.auth import resolve_caller
-from learnagg.errors import api_error
 
 
 @dataclass(slots=True)
@@ -35,12 +33,6 @@ class RequestContext:
     def ok(self, result: Any) -> Response:
         """The success envelope around ``result``."""
         return envelope.render(self.request, result, now=self.now, zone=self.app.settings.timezone)
-
-    def limit(self, name: str, items: Sized | None) -> None:
-        """Refuse a list longer than ``api.max_list_items`` (INVALID_PARAMETER_VALUE naming the list)."""
-        maximum = self.app.settings.api.max_list_items
-        if items is not None and len(items) > maximum:
-            raise api_error("INVALID_PARAMETER_VALUE", name=name, value=f"{len(items)} items (at most {maximum})")
 
 
 def _app(request: Request) -> App:

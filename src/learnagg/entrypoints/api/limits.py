@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from learnagg.entrypoints.api.validation import LIST_LIMIT
 from learnagg.errors import api_error
+from learnagg.settings import ApiSettings
 
 TOO_LARGE_KEY = "learnagg.body_too_large"  # scope key: the limit that the body passed
 _LENGTH_DIGITS = 19  # a Content-Length longer than this is beyond any limit (and beyond int64)
@@ -50,11 +51,16 @@ def _as_json(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
 class RequestLimits:
     """ASGI middleware: body at most ``max_body_bytes``, parsed as JSON; lists at most ``max_list_items``."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_list_items: int) -> None:
-        """Wrap ``app`` with the two limits (settings ``api.max_body_bytes`` and ``api.max_list_items``)."""
+    def __init__(self, app: ASGIApp, limits: ApiSettings) -> None:
+        """Wrap ``app`` with the two limits of ``limits`` (``api.max_body_bytes``, ``api.max_list_items``), read at
+        each request so the settings stay the one place they live."""
         self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.max_list_items = max_list_items
+        self.limits = limits
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest body accepted."""
+        return self.limits.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read the body within the limit, then call the app with it (or with the refusal marked)."""
@@ -71,7 +77,7 @@ class RequestLimits:
             send = _closing(send)
         elif body:
             scope["headers"] = _as_json(list(scope["headers"]))
-        token = LIST_LIMIT.set(self.max_list_items)
+        token = LIST_LIMIT.set(self.limits.max_list_items)
         try:
             await self.app(scope, _replay(body, receive), send)
         finally:

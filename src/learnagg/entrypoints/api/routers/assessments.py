@@ -18,7 +18,6 @@ router = APIRouter(tags=["assessments"], dependencies=SECURED)
 
 
 def _send(body: Body[AssessmentsSend], ctx: RequestContext, *, submit: bool) -> Response:
-    ctx.limit("assessments", body.request.assessments)
     result = assessments.send_assessments(
         ctx.app, user_id=ctx.user.subject, assessments=body.request.assessments, now=ctx.now, submit=submit
     )
@@ -52,7 +51,6 @@ def read(body: Body[AssessmentsRead], ctx: Authed) -> Response:
     """docs/api.md#content-state-and-assessments: attempts newest first (at most ``assessment.attempts.limit``) and the
     merged best score."""
     request = body.request
-    ctx.limit("contentIds", request.contentIds)
     result = assessments.read_assessments(
         ctx.app,
         user_id=ctx.user.subject,

@@ -22,9 +22,6 @@ router = APIRouter(tags=["batches"], dependencies=SECURED)
 def create(ctx: Authed, body: Body[BatchCreate]) -> Response:
     """Result ``{"batchId"}``; the status defaults from the dates (docs/api.md#platform-data)."""
     r = body.request
-    ctx.limit("createdFor", r.createdFor)
-    ctx.limit("mentors", r.mentors)
-    ctx.limit("certTemplates", r.certTemplates)
     return ctx.ok(batches.create_batch(ctx.app, ctx.user, r.to_batch(), ctx.now))
 
 
@@ -32,7 +29,6 @@ def create(ctx: Authed, body: Body[BatchCreate]) -> Response:
 def update(ctx: Authed, body: Body[BatchUpdate]) -> Response:
     """Sets the given fields; 404 BATCH_NOT_FOUND."""
     r = body.request
-    ctx.limit("certTemplates", r.certTemplates)
     return ctx.ok(batches.update_batch(ctx.app, ctx.user, r.courseId, r.batchId, r.changes(), ctx.now))
 
 

@@ -71,7 +71,6 @@ class GroupAggRequest(RequestModel):
 
 def _activity_agg(ctx: Authed, body: Body[ActivityAggRequest]) -> Response:
     r = body.request
-    ctx.limit("fields", r.fields)
     fields = tuple(r.fields) if r.fields is not None else None
     query = ActivityAggQuery(r.groupId, r.activityId, r.activityType, bool(r.includeAllMembers), fields)
     app = ctx.app
@@ -80,8 +79,6 @@ def _activity_agg(ctx: Authed, body: Body[ActivityAggRequest]) -> Response:
 
 def _group_agg(ctx: Authed, body: Body[GroupAggRequest]) -> Response:
     r = body.request
-    ctx.limit("activities", r.activities)
-    ctx.limit("fields", r.fields)
     activities = tuple(Activity(a["id"], a["type"]) for a in r.activities) if r.activities else None
     query = GroupAggQuery(r.groupId, activities, tuple(r.fields) if r.fields is not None else None)
     app = ctx.app

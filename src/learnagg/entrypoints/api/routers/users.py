@@ -20,7 +20,6 @@ router = APIRouter(tags=["users"], dependencies=SECURED)
 def load(ctx: Authed, body: Body[UsersLoad]) -> Response:
     """Full upsert per user; result ``{"count": n}``."""
     r = body.request
-    ctx.limit("users", r.users)
     return ctx.ok(users.load_users(ctx.app, ctx.user, [u.record() for u in r.users]))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from learnagg.domain.platform import (
     ACTIVE,
@@ -153,18 +153,6 @@ class GroupUpdate(RequestModel):
             add_activities=[x.activity() for x in a.add or ()],
             remove_activities=list(a.remove or ()),
         )
-
-    def lists(self) -> dict[str, list[Any]]:
-        """Every list of the request by name, for the list-length limit."""
-        m = self.members or MemberChanges()
-        a = self.activities or ActivityChanges()
-        return {
-            "members.add": m.add or [],
-            "members.edit": m.edit or [],
-            "members.remove": m.remove or [],
-            "activities.add": a.add or [],
-            "activities.remove": a.remove or [],
-        }
 
 
 class MembershipUpdate(RequestModel):
