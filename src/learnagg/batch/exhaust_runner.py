@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from sqlalchemy.engine import RowMapping
 
 from learnagg.adapters.exhaust_keys import ExhaustKeys, KeyUnreadable, exhaust_keys
 from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
-from learnagg.adapters.store.batch_leases import new_owner
+from learnagg.adapters.store.batch_leases import new_owner, renewing
 from learnagg.adapters.store.tables import course, course_batch, job_request
 from learnagg.app import App
 from learnagg.batch.exhaust_files import BatchError, produce_batch
@@ -202,33 +202,21 @@ class ExhaustRunner:
             outcome.values["execution_time"] = int((time.perf_counter() - started) * 1000)
         self._finish(claimed, outcome)
 
-    @contextmanager
-    def _heartbeat(self, ids: list[str]) -> Iterator[None]:
+    def _heartbeat(self, ids: list[str]) -> AbstractContextManager[None]:
         """Renew the lease of the claimed requests every third of its length while they are processed."""
-        done = threading.Event()
         lease_ms = self.settings.lease_seconds * 1000
 
         def beat() -> None:
-            while not done.wait(self.settings.lease_seconds / 3):
-                try:
-                    with self.app.store.write() as conn:
-                        renewed = conn.execute(
-                            update(job_request)
-                            .where(_j.request_id.in_(ids), _j.status == dx.PROCESSING, _j.lease_owner == self.owner)
-                            .values(lease_until=self.app.clock() + lease_ms)
-                        ).rowcount
-                    if renewed < len(ids):
-                        self.lost.set()
-                except Exception:  # a missed beat only shortens the lease
-                    log.warning("could not renew the lease of exhaust requests %s", ids, exc_info=True)
+            with self.app.store.write() as conn:
+                renewed = conn.execute(
+                    update(job_request)
+                    .where(_j.request_id.in_(ids), _j.status == dx.PROCESSING, _j.lease_owner == self.owner)
+                    .values(lease_until=self.app.clock() + lease_ms)
+                ).rowcount
+            if renewed < len(ids):
+                self.lost.set()
 
-        thread = threading.Thread(target=beat, name="exhaust-lease", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
+        return renewing(self.settings.lease_seconds / 3, beat, f"exhaust requests {', '.join(ids)}")
 
     def _failed(self, messages: list[str]) -> Outcome:
         return Outcome(dx.FAILED, {"err_message": dx.err_message(messages), "download_urls": []})

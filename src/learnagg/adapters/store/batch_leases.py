@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, delete, or_, update
@@ -101,6 +101,30 @@ class Lease:
 
 
 @contextmanager
+def renewing(
+    interval: float, beat: Callable[[], None], what: str, stop: Callable[[], bool] = lambda: False
+) -> Iterator[None]:
+    """Call ``beat`` every ``interval`` seconds in a thread while the body runs (until ``stop()``); a beat that
+    fails is logged and only shortens the lease, it never ends the heartbeat."""
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(interval) and not stop():
+            try:
+                beat()
+            except Exception:
+                log.warning("could not renew the lease of %s", what, exc_info=True)
+
+    thread = threading.Thread(target=heartbeat, name=f"lease-{what}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+@contextmanager
 def held(store: Store, clock: Clock, name: str, owner: str, lease_seconds: float) -> Iterator[Lease | None]:
     """Acquire ``name``, renew it every third of its length while the body runs, release it after.
 
@@ -111,22 +135,10 @@ def held(store: Store, clock: Clock, name: str, owner: str, lease_seconds: float
         yield None
         return
     lease = Lease(store, clock, name, owner, lease_ms)
-    done = threading.Event()
-
-    def heartbeat() -> None:
-        while not done.wait(lease_seconds / 3) and not lease.lost:
-            try:
-                lease.beat()
-            except Exception:  # a missed beat only shortens the lease
-                log.warning("could not renew lease %s", name, exc_info=True)
-
-    thread = threading.Thread(target=heartbeat, name=f"lease-{name}", daemon=True)
-    thread.start()
     try:
-        yield lease
+        with renewing(lease_seconds / 3, lease.beat, name, stop=lambda: lease.lost):
+            yield lease
     finally:
-        done.set()
-        thread.join()
         try:
             release(store, name, owner)
         except Exception:  # the lease expires on its own
