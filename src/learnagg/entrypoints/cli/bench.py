@@ -12,10 +12,12 @@ from rich.table import Table
 from learnagg.bench.ingest import IngestBenchConfig, IngestBenchResult, run_ingest_bench
 from learnagg.entrypoints.cli.common import echo_json
 from learnagg.entrypoints.cli.progress import phase_lines
+from learnagg.errors import InputError
 from learnagg.settings import load_settings
 
 if TYPE_CHECKING:  # the API benchmark (and httpx) load only when `bench api` runs
     from learnagg.bench.api import ApiBenchResult
+    from learnagg.bench.ingest_scaling import ScalingBenchResult
 
 app = typer.Typer(help="Benchmarks; record their figures in BENCHMARKS.md.", no_args_is_help=True)
 
@@ -36,6 +38,18 @@ def ingest(
             help="PostgreSQL server to create (and drop) two scratch databases on, instead of a private server.",
         ),
     ] = None,
+    bus: Annotated[
+        str | None,
+        typer.Option("--bus", help="Scaling run: db (embedded log), redis (a private redis-server) or db,redis."),
+    ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option("--workers", help="Scaling run: worker process counts W, e.g. 1,2,4 (PostgreSQL only)."),
+    ] = None,
+    profile_dir: Annotated[
+        str | None,
+        typer.Option("--profile-dir", help="Scaling run: write a cProfile file per worker process into this folder."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Attempts per second of the assessment aggregator, and the bare-write limit of the same rows.
@@ -47,9 +61,16 @@ def ingest(
     attempts per transaction, timed: the ratio of the two rates is the aggregator's share of the write limit.
 
     SQLite runs in a temporary folder; PostgreSQL on a private durable server unless --database-url is given.
+
+    With --bus or --workers (a scaling run, --backend postgres): for each bus and each W, W `learnagg worker`
+    processes drain the N attempts from P=8 partitions of a fresh database; prints attempts/s per W and the ratio
+    to the smallest W, with the CPU seconds of the workers, PostgreSQL and the rest of the machine.
     """
     if batch_size is None:
         batch_size = load_settings().worker.batch_size
+    if bus is not None or workers is not None or profile_dir is not None:
+        _scaling(backend, bus, workers, attempts, questions, batch_size, database_url, profile_dir, as_json)
+        return
     config = IngestBenchConfig(backend, attempts, questions, batch_size, database_url)
     config.validate()
     result = run_ingest_bench(config, progress=phase_lines("bench"))
@@ -57,6 +78,61 @@ def ingest(
         echo_json(result.to_json())
     else:
         Console().print(_table(result))
+
+
+def _scaling(
+    backend: str,
+    bus: str | None,
+    workers: str | None,
+    attempts: int,
+    questions: int,
+    batch_size: int,
+    database_url: str | None,
+    profile_dir: str | None,
+    as_json: bool,
+) -> None:
+    """`bench ingest --bus … --workers …`: the scaling run (learnagg.bench.ingest_scaling)."""
+    from learnagg.bench.ingest_scaling import ScalingBenchConfig, parse_counts, parse_list, run_scaling_bench
+
+    if backend != "postgres" or database_url is not None:
+        raise InputError("--bus/--workers run on --backend postgres with a private server (no --database-url)")
+    buses = tuple(parse_list("--bus", bus or "db"))
+    counts = parse_counts(workers or "1,2,4")
+    config = ScalingBenchConfig(buses, counts, attempts, questions, batch_size, profile_dir=profile_dir)
+    config.validate()
+    result = run_scaling_bench(config, progress=phase_lines("bench"))
+    if as_json:
+        echo_json(result.to_json())
+    else:
+        Console(width=None if sys.stdout.isatty() else 150).print(_scaling_table(result))
+
+
+def _scaling_table(result: ScalingBenchResult) -> Table:
+    """One row per (bus, W): attempts/s, ratio, seconds, CPU seconds per process group, WAL syncs."""
+    table = Table(
+        title=f"learnagg bench ingest: scaling (N={result.attempts}, Q={result.questions}, "
+        f"B={result.batch_size}, P={result.partitions})",
+        caption=f"{result.cores} cores, {result.memory_gib} GiB, Python {result.python}, "
+        f"PostgreSQL {result.postgres_version}; CPU s over the timed window",
+    )
+    for name in ("bus", "W", "attempts/s", "ratio", "s", "CPU workers", "CPU postgres", "CPU redis", "CPU others"):
+        table.add_column(name, justify="left" if name == "bus" else "right")
+    table.add_column("WAL syncs", justify="right")
+    for r in result.runs:
+        cpu = r.cpu_seconds
+        table.add_row(
+            r.bus,
+            str(r.workers),
+            f"{r.attempts_per_s:,.0f}",
+            f"{r.ratio:.2f}",
+            f"{r.seconds:.2f}",
+            f"{cpu.get('workers', 0):.1f}",
+            f"{cpu.get('postgres', 0):.1f}",
+            f"{cpu['redis']:.1f}" if "redis" in cpu else "",
+            f"{cpu.get('others', 0):.1f}",
+            "" if r.wal_syncs is None else f"{r.wal_syncs:,}",
+        )
+    return table
 
 
 def _table(r: IngestBenchResult) -> Table:
