@@ -12,7 +12,7 @@ from learnagg import bootstrap, logs
 from learnagg.adapters.store import schema
 from learnagg.adapters.store.store import Store
 from learnagg.bench.pgserver import PostgresServer
-from learnagg.bench.redisserver import RedisServer
+from learnagg.bench.redisserver import RedisCluster, RedisServer
 from learnagg.settings import Settings
 from tests.support import TestClock
 
@@ -44,6 +44,14 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """One private 3-node Redis Cluster for the whole run (every slot, no replicas, no persistence)."""
+    cluster = RedisCluster().start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ from dataclasses import replace
 from functools import partial
 from typing import Any, Literal
 
+from learnagg.adapters.bus import redis_streams
 from learnagg.adapters.bus.log import DatabaseLog
 from learnagg.adapters.bus.outbox import Outbox, OutboxLog
-from learnagg.adapters.bus.redis_streams import RedisStreamsLog
 from learnagg.adapters.cache import build_cache
 from learnagg.adapters.store.store import Store
 from learnagg.app import App
@@ -97,16 +97,18 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
 
 
 def _bus(url: str, store: Store, topics: Topics) -> DatabaseLog:
-    """The event bus named by ``bus_url``: the embedded log (empty, ``db``) or Redis Streams (``redis://``)."""
+    """The event bus named by ``bus_url``: the embedded log (empty, ``db``) or Redis Streams (``redis://``, or
+    ``redis+cluster://host:port[,host:port…]`` for a Redis Cluster)."""
     if not url or url in ("db", "database"):
         return DatabaseLog(store.dialect)
-    if url.startswith(("redis://", "rediss://")):
+    if url.startswith(redis_streams.SCHEMES):
         readers: dict[str, list[str]] = {}
         for spec in JOBS.values():
             readers.setdefault(topics.name(spec.input_suffix), []).append(spec.name)
-        return RedisStreamsLog(store.dialect, url, readers=readers)
+        return redis_streams.RedisStreamsLog(store.dialect, url, readers=readers)
     raise ConfigurationError(
-        f"unsupported LEARNAGG_BUS_URL {url!r}: use empty or 'db' (the embedded log) or redis://host:port/db"
+        f"unsupported LEARNAGG_BUS_URL {url!r}: use empty or 'db' (the embedded log), redis://host:port/db"
+        " or redis+cluster://host:port[,host:port...]"
     )
 
 

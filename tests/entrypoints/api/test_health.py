@@ -172,3 +172,22 @@ def test_redis_up_is_ready(settings: Settings, app: bootstrap.App, redis_server:
     with TestClient(create_app(app), raise_server_exceptions=False) as client:
         ready = client.get("/health/ready")
     assert (ready.status_code, ready.json()["checks"]["redis"]) == (200, "ok")
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_the_bus_check_pings_redis_streams(settings: Settings, redis_server: Any, reachable: bool) -> None:
+    bus_url = redis_server.url() if reachable else "redis://127.0.0.1:9/0"
+    app = bootstrap.build(settings.model_copy(update={"bus_url": bus_url}))
+    try:
+        with TestClient(create_app(app), raise_server_exceptions=False) as client:
+            started = time.monotonic()
+            ready = client.get("/health/ready")
+            elapsed = time.monotonic() - started
+    finally:
+        app.close()
+    checks = ready.json()["checks"]
+    assert checks["store"] == "ok" and elapsed < 5
+    if reachable:
+        assert (ready.status_code, checks["bus"]) == (200, "ok")
+    else:
+        assert ready.status_code == 503 and checks["bus"].startswith("unavailable: "), checks

@@ -3,14 +3,19 @@
 One stream per (topic, partition), named ``<topic>:<p>``, holding entries ``{"key", "payload"}``. Partition counts
 and consumer positions stay in the store (``bus_topic``, ``consumer_offset``), so a job's position moves in the
 job's own transaction. A position is the stream id of the last handled entry, encoded as one integer
-(``ms << 20 | seq``). Every command names a single stream, so the bus works key by key (no multi-key commands).
-Streams are trimmed (XTRIM MINID) below the lowest committed position of every job reading them, never above.
+(``ms << 20 | seq``). Every command names a single stream, so the bus works key by key (no multi-key commands)
+and on a Redis Cluster too (``redis+cluster://host:port[,host:port…]``), where the streams of a topic hash to
+different slots. Streams are trimmed (XTRIM MINID) below the lowest committed position of every job reading them,
+never above.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Connection
 
@@ -21,6 +26,9 @@ from learnagg.errors import ConfigurationError
 
 if TYPE_CHECKING:
     import redis
+    import redis.cluster
+
+    Client = redis.Redis | redis.cluster.RedisCluster
 
 SEQ_BITS = 20  # the sequence part of a stream id within one millisecond
 LAG_CHUNK = 10_000  # entries read per XRANGE when counting a lag
@@ -42,6 +50,46 @@ def stream_name(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
 
 
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+SCHEMES = ("redis://", "rediss://", *(f"{scheme}://" for scheme in CLUSTER_SCHEMES))
+
+
+def client_factory(url: str) -> Callable[..., Client]:
+    """What connects to ``redis://host:port/db`` (one server) or ``redis+cluster://host:port[,host:port…]``.
+
+    A cluster URL is redis-py's own URL of one node (``RedisCluster.from_url``) with ``+cluster`` in the scheme;
+    more seed nodes may follow the first, separated by commas. A cluster has only database 0. A bad URL or a
+    missing package is a :class:`ConfigurationError` here; nothing connects until the factory is called.
+    """
+    try:
+        import redis
+        import redis.cluster
+    except ImportError:
+        message = "LEARNAGG_BUS_URL needs the package redis: pip install 'learnagg[redis]'"
+        raise ConfigurationError(message) from None
+    parts = urlsplit(url)
+    plain = CLUSTER_SCHEMES.get(parts.scheme)
+    if plain is None:
+        return partial(redis.Redis.from_url, url, decode_responses=True)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    seeds = [h.strip() for h in hosts.split(",") if h.strip()]
+    if not seeds or parts.path.strip("/") not in ("", "0"):
+        raise ConfigurationError(f"LEARNAGG_BUS_URL {url!r}: expected {parts.scheme}://host:port[,host:port...]")
+    nodes = []
+    for seed in seeds:
+        host, _, port = seed.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigurationError(f"LEARNAGG_BUS_URL {url!r}: {seed!r} is not host:port")
+        nodes.append(redis.cluster.ClusterNode(host, int(port)))
+    first = urlunsplit((plain, f"{credentials}@{seeds[0]}" if credentials else seeds[0], "", parts.query, ""))
+    return partial(redis.cluster.RedisCluster, url=first, startup_nodes=nodes[1:], decode_responses=True)
+
+
+def connect(url: str, **options: Any) -> Client:
+    """A client for ``url`` (see :func:`client_factory`); ``options`` go to redis-py (timeouts)."""
+    return client_factory(url)(**options)
+
+
 class RedisStreamsLog(DatabaseLog):
     """Events in Redis streams; partition counts and positions in the store (inherited from the embedded log).
 
@@ -49,17 +97,24 @@ class RedisStreamsLog(DatabaseLog):
     lowest committed position among all of them (a reader without a position keeps the whole stream).
     """
 
+    transactional = False  # an append is not part of the caller's transaction: producers go through the outbox
+
     def __init__(self, dialect: Dialect, url: str, *, readers: Mapping[str, Iterable[str]] | None = None) -> None:
-        """Connect lazily to ``url`` (``redis://host:port/db``)."""
+        """Connect on first use to ``url`` (``redis://host:port/db`` or ``redis+cluster://host:port[,host:port…]``)."""
         super().__init__(dialect)
-        try:
-            import redis
-        except ImportError:
-            message = "LEARNAGG_BUS_URL needs the package redis: pip install 'learnagg[redis]'"
-            raise ConfigurationError(message) from None
         self.url = url
-        self.client: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
+        self._connect = client_factory(url)  # a bad URL or a missing package fails now, an unreachable server later
+        self._client: Client | None = None
+        self._lock = threading.Lock()
         self.readers = {topic: sorted(set(jobs)) for topic, jobs in (readers or {}).items()}
+
+    @property
+    def client(self) -> Client:
+        """The client, connected at first use (a cluster client asks a seed node for the slot map then)."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
 
     def append(self, conn: Connection, topic: str, events: Sequence[tuple[str | None, str]], now: int) -> None:
         """XADD each event to its partition's stream, in order (the caller's transaction is not involved)."""
@@ -114,6 +169,11 @@ class RedisStreamsLog(DatabaseLog):
             out[partition] = count
         return out
 
+    def end(self, topic: str, partition: int) -> int:
+        """The position of the partition's last entry (0 for an empty stream): a reader placed there reads on."""
+        last: Any = self.client.xrevrange(stream_name(topic, partition), count=1)
+        return encode_id(last[0][0]) if last else 0
+
     def trim(self, conn: Connection) -> int:
         """Trim every read stream below the lowest committed position of its readers; return entries removed."""
         removed = 0
@@ -128,10 +188,18 @@ class RedisStreamsLog(DatabaseLog):
                     )
         return removed
 
-    def ping(self) -> bool:
-        """Whether the Redis server answers."""
-        return bool(self.client.ping())
+    def ping(self, timeout: float | None = None) -> bool:
+        """Whether the Redis server (every cluster primary) answers; with ``timeout``, on a new short-lived client."""
+        if timeout is None:
+            return bool(self.client.ping())
+        probe = self._connect(socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            return bool(probe.ping())
+        finally:
+            probe.close()
 
     def close(self) -> None:
         """Close the connection pool."""
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
