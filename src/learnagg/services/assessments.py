@@ -18,7 +18,7 @@ from learnagg.domain.assess_event import InvalidEvent, parse_assessment_event
 from learnagg.domain.bounds import NUL
 from learnagg.domain.content_state import COMPLETED, ContentUpdate, assessment_event
 from learnagg.domain.scoring import AttemptScore, known_total_questions, leaf_error, question_count_error, score_attempt
-from learnagg.services import learner_reads
+from learnagg.services import learner_reads, publishing
 from learnagg.services.content_state import apply_content_updates, payload_json, refusal_of
 from learnagg.settings import AssessmentSettings
 
@@ -81,7 +81,7 @@ def send_assessments(
     settings = app.settings.assessment
     events = [assessment_event(item, user_id) for item in assessments]
     results: list[dict[str, Any]] = []
-    with app.store.write() as conn:
+    with publishing.transaction(app) as conn:
         # An identifier holding NUL cannot be stored (PostgreSQL refuses it in a query): its batch is unknown.
         batches = learner_reads.batch_courses(conn, _storable(e["batchId"] for e in events))
         leaves = scores.leaf_nodes(conn, _storable(e["courseId"] for e in events))
@@ -109,7 +109,7 @@ def send_assessments(
                 result["status"] = INVALID
                 result["message"] = outcome
             results.append(result)
-        app.log.append(conn, app.topics.assess, [(None, payload_json(e)) for e in published], now)
+        publishing.append(conn, app, app.topics.assess, [(None, payload_json(e)) for e in published], now)
         if submit:
             completions = [ContentUpdate(e["courseId"], e["batchId"], e["contentId"], COMPLETED) for e in published]
             apply_content_updates(conn, app, user_id, completions, now)

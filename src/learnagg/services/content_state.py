@@ -31,7 +31,7 @@ from learnagg.domain.content_state import (
 )
 from learnagg.domain.messages import progress_event
 from learnagg.errors import ApiError, api_error
-from learnagg.services import learner_reads
+from learnagg.services import learner_reads, publishing
 
 ContentKey = tuple[str, str, str]  # (course_id, batch_id, content_id)
 
@@ -304,7 +304,7 @@ def apply_content_updates(
         )
         for (course_id, batch_id), contents in groups.items()
     ]
-    app.log.append(conn, app.topics.progress, events, now)
+    publishing.append(conn, app, app.topics.progress, events, now)
     zone = app.settings.timezone
     written = [(course, batch, content) for (course, batch), contents in groups.items() for content in contents]
     rows = [_consumption_row(user_id, key, states[key], zone) for key in written]
@@ -365,7 +365,7 @@ def update_content_state(
     items: list[tuple[Mapping[str, Any] | None, ContentUpdate]] = [(raw, content_update(raw)) for raw in contents]
     items += [(None, ContentUpdate(e["courseId"], e["batchId"], e["contentId"], COMPLETED)) for e in events]
     refused: dict[str, set[str]] = {BATCH_NOT_EXISTS: set(), NOT_A_ON_GOING_BATCH: set()}
-    with app.store.write() as conn:
+    with publishing.transaction(app) as conn:
         batches = learner_reads.batch_courses(conn, {u.batch_id for _, u in items})
         valid: list[ContentUpdate] = []
         invalid: list[Mapping[str, Any]] = []
@@ -385,10 +385,10 @@ def update_content_state(
             else:
                 published.append(e)
         written = apply_content_updates(conn, app, user_id, valid, now)
-        app.log.append(conn, app.topics.assess, [(None, payload_json(e)) for e in published], now)
+        publishing.append(conn, app, app.topics.assess, [(None, payload_json(e)) for e in published], now)
         if invalid:
             payload = {"validUserIds": [user_id], "invalidContents": invalid, "ets": now}
-            app.log.append(conn, app.topics.contentstate_invalid, [(user_id, payload_json(payload))], now)
+            publishing.append(conn, app, app.topics.contentstate_invalid, [(user_id, payload_json(payload))], now)
     result: dict[str, Any] = {}
     for _, _, content_id in written:
         result[content_id] = SUCCESS

@@ -20,6 +20,7 @@ from learnagg.adapters.bus.outbox import Outbox, OutboxLog
 from learnagg.adapters.store.store import Store
 from learnagg.domain.clock import Clock
 from learnagg.errors import first_line
+from learnagg.services import publishing
 from learnagg.streams.handler import Incoming
 
 log = logging.getLogger(__name__)
@@ -88,14 +89,8 @@ class Delivery:
             self._prune_due = time.monotonic() + PRUNE_EVERY
 
     def relay(self) -> int:
-        """Publish every committed outbox row (a transaction per chunk); return how many were moved."""
-        moved = 0
-        while True:
-            with self.store.write() as conn:
-                count = self.outbox.relay(conn, self.bus, self.clock())
-            moved += count
-            if count == 0:
-                return moved
+        """Publish every committed outbox row, any producer's (the relay API requests run after their commit)."""
+        return publishing.relay(self.store, self.bus, self.clock, self.outbox)
 
     def after_commit(self) -> int:
         """Relay right after a batch that emitted something; a failure is logged and left to the next run."""
