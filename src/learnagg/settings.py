@@ -21,6 +21,7 @@ from learnagg.settings_batch import (
     MigrationSettings,
     ReportSettings,
 )
+from learnagg.settings_spark import BatchSettings, SparkSettings
 
 GradingMethod = Literal["best", "latest", "first", "average"]
 
@@ -287,6 +288,8 @@ class Settings(BaseSettings):
     migration: MigrationSettings = Field(default_factory=MigrationSettings)
     imports: ImportSettings = Field(default_factory=ImportSettings)
     exhaust: ExhaustSettings = Field(default_factory=ExhaustSettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 

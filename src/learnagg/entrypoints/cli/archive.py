@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +14,8 @@ from rich.table import Table
 from learnagg.adapters.objectstore import open_store
 from learnagg.batch.archival import ArchivalScope, ArchiveSummary, run_archive
 from learnagg.batch.archival_delete import DeleteSummary, run_delete
+from learnagg.batch.spark.archival import run_archive_spark
+from learnagg.batch.spark.session import engine_of
 from learnagg.domain.archive_read import parse_timestamp
 from learnagg.entrypoints.cli.common import echo_json, open_app
 from learnagg.entrypoints.cli.progress import progress_bar
@@ -30,6 +33,19 @@ BatchIds = Annotated[
     typer.Option("--batch-ids", help="Batches, comma-separated or repeated (the reference's batchFilters)."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON summary instead of a table.")]
+
+
+class EngineName(StrEnum):
+    """The batch engines (docs/spark.md)."""
+
+    python = "python"
+    spark = "spark"
+
+
+Engine = Annotated[
+    EngineName | None,
+    typer.Option("--engine", help="python (in process) or spark (docs/spark.md); default: setting batch.engine."),
+]
 
 
 def _scope(batch_id: str | None, collection_id: str | None, batch_ids: list[str] | None) -> ArchivalScope:
@@ -82,6 +98,7 @@ def run(
         typer.Option("--before", help="Archive only whole weeks that end by this date (UTC), e.g. 2024-01-01."),
     ] = None,
     as_json: AsJson = False,
+    engine: Engine = None,
 ) -> None:
     """Write one gzipped CSV per (course, batch, year, week) of assessment_aggregator and record it.
 
@@ -93,8 +110,11 @@ def run(
     cutoff = _before(before)
     with open_app() as application:
         blobs = open_store(application.settings.blob_url)
+        runner = (
+            run_archive_spark if engine_of(application.settings, engine and engine.value) == "spark" else run_archive
+        )
         with progress_bar() as bar:
-            summary = run_archive(application, blobs, scope, before=cutoff, progress=bar)
+            summary = runner(application, blobs, scope, before=cutoff, progress=bar)
     _print(summary, as_json)
 
 

@@ -1,0 +1,283 @@
+"""Assessment archival, archive mode, on Spark (docs/spark.md, docs/batch.md#assessment-archival).
+
+The driver finds the partitions, claims them a wave at a time with the same leases and metadata writes as the python
+engine (`learnagg.batch.archival`), and runs one Spark job per wave: one task per partition reads the partition's
+rows over JDBC, sorts them by (user_id, content_id, attempt_id) in code-point order (Spark compares strings by their
+UTF-8 bytes), formats them with the domain's archive writer, writes the file to the object store and reads it back.
+The driver receives only each task's row count, checksum and size, and records the outcome.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Text, and_, cast, column, select
+
+from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
+from learnagg.adapters.store.batch_leases import Lease, LeaseLost
+from learnagg.adapters.store.tables import assessment_aggregator
+from learnagg.app import App
+from learnagg.batch.archival import (
+    FAILED,
+    MAX_ITERATIONS,
+    STEP,
+    SUCCESS,
+    ArchivalScope,
+    ArchiveSummary,
+    Partition,
+    find_partitions,
+    lease_name,
+    load_metadata,
+    resolve_scope,
+    shorten,
+    upsert_metadata,
+)
+from learnagg.batch.claims import ClaimStats
+from learnagg.batch.progress import NoProgress, Progress
+from learnagg.batch.spark.session import jdbc_for, spark_session, sql_text
+from learnagg.batch.spark.waves import WaveClaimer
+from learnagg.domain import archive_csv as ac
+from learnagg.domain import archive_read as ar
+from learnagg.errors import LearnaggError, first_line
+
+_a = assessment_aggregator.c
+ORDER = ("user_id", "content_id", "attempt_id")
+# The 12 archived columns, the question as its stored JSON text (parsed row by row by the writer, as in the python
+# engine).
+_QUERY = select(*(_a[c] for c in ac.COLUMNS[:-1]), cast(_a.question, Text).label("question"))
+
+
+class SparkJobFailed(LearnaggError):
+    """A Spark job of the spark engine failed (the database or an executor could not be used)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A claimed partition about to be written: its lease, key, upload time and metadata identity."""
+
+    part: Partition
+    lease: Lease
+    key: str
+    now: int
+    identity: dict[str, Any]
+
+
+def _dumps(value: Any) -> str:
+    # The python engine's encoder: json.dumps(separators=(",", ":"), ensure_ascii=False) text, faster.
+    return orjson.dumps(value).decode()
+
+
+def _discard(blobs: ObjectStore, key: str) -> None:
+    with suppress(OSError, ObjectStoreError):
+        blobs.delete(key)
+
+
+def write_archive(blob_url: str, key: str, rows: Iterable[Any]) -> tuple[int, str | None, int, str | None]:
+    """Write one partition's sorted rows to ``key`` and read it back (runs in a Spark task).
+
+    Returns:
+        (rows, checksum, size, None), or (0, None, 0, reason) when the file could not be written or read back
+        (then it is removed).
+    """
+    blobs = ObjectStore(blob_url)
+    try:
+        with blobs.open_write(key) as out:
+            writer = ac.ArchiveWriter(out, dumps=_dumps, loads=orjson.loads)
+            for row in rows:
+                writer.write(row)
+            digest = writer.close()
+        with blobs.open_read(key) as f:
+            check = ar.read_checksum(f)
+        if check != digest.checksum:
+            raise ValueError(f"read back a different file: checksum {check}, wrote {digest.checksum}")
+        size = blobs.size(key)
+    except (OSError, ValueError, ObjectStoreError) as exc:
+        _discard(blobs, key)
+        return 0, None, 0, shorten(str(exc) if isinstance(exc, ObjectStoreError) else f"{type(exc).__name__}: {exc}")
+    return digest.rows, digest.checksum, size, None
+
+
+def _task(blob_url: str, keys: list[str]) -> Any:
+    def run(index: int, rows: Iterator[Any]) -> Iterator[tuple[int, tuple[int, str | None, int, str | None]]]:
+        yield index, write_archive(blob_url, keys[index], rows)
+
+    return run
+
+
+def blob_location(blobs: ObjectStore) -> str:
+    """The object store's URL as executors must open it: a local folder by its absolute path."""
+    return blobs.root if blobs.local else blobs.url
+
+
+def run_archive_spark(
+    app: App,
+    blobs: ObjectStore,
+    scope: ArchivalScope | None = None,
+    *,
+    before: int | None = None,
+    progress: Progress | None = None,
+) -> ArchiveSummary:
+    """`learnagg.batch.archival.run_archive` on Spark: the same partitions, files, metadata rows and leases.
+
+    Raises:
+        ConfigurationError: the store is not PostgreSQL, or Spark cannot start.
+        InputError: an unknown batch in the scope (nothing done).
+        ObjectStoreError: the object store cannot be used at all (nothing done).
+        SparkJobFailed: a Spark job failed (its partitions keep a pending row; the next run redoes them).
+    """
+    started = time.perf_counter()
+    progress = progress or NoProgress()
+    jdbc = jdbc_for(app.settings.database_url)
+    cutoff = None if before is None else ac.period_cutoff(before)
+    with app.store.read() as conn:
+        pairs = resolve_scope(conn, scope or ArchivalScope())
+        partitions = find_partitions(conn, pairs, cutoff)
+        stored = load_metadata(conn, (p.request_id for p in partitions))
+    blobs.check()
+    summary = ArchiveSummary(partitions=len(partitions))
+    todo: list[Partition] = []
+    for part in partitions:
+        meta = stored.get(part.request_id)
+        if meta is not None and meta.archival_status == SUCCESS:
+            summary.skipped_archived += 1
+        elif meta is not None and (meta.iteration or 0) >= MAX_ITERATIONS:
+            summary.skipped_iterations += 1
+        else:
+            todo.append(part)
+    progress.start(STEP, sum(p.rows for p in todo), files=len(todo))
+    if not todo:
+        summary.seconds = round(time.perf_counter() - started, 3)
+        return summary
+    spark = spark_session(app.settings)
+    size = app.settings.spark.wave_partitions or 4 * spark.sparkContext.defaultParallelism
+    location = blob_location(blobs)
+    query = sql_text(_QUERY)
+
+    def work(wave: list[tuple[Partition, Lease]], stats: ClaimStats) -> None:
+        plans = _prepare(app, blobs, wave, summary, progress, stats)
+        if not plans:
+            return
+        predicates = [
+            sql_text(
+                and_(
+                    column("course_id") == p.part.course_id,
+                    column("batch_id") == p.part.batch_id,
+                    column("updated_on") >= p.part.period.start,
+                    column("updated_on") < p.part.period.end,
+                )
+            )
+            for p in plans
+        ]
+        frame = jdbc.read(spark, query, predicates).sortWithinPartitions(*ORDER)
+        try:
+            results = dict(frame.rdd.mapPartitionsWithIndex(_task(location, [p.key for p in plans])).collect())
+        except Exception as exc:  # a JDBC or executor failure: the pending rows make the next run redo the wave
+            raise SparkJobFailed(f"the archive job failed: {first_line(exc)}") from exc
+        for i, plan in enumerate(plans):
+            _finish(app, blobs, plan, results[i], summary, progress, stats)
+
+    claims = WaveClaimer[Partition](app, lease_name, app.settings.archival.lease_seconds, size).run(todo, work)
+    summary.held, summary.lost = claims.held, claims.lost
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def _prepare(
+    app: App,
+    blobs: ObjectStore,
+    wave: list[tuple[Partition, Lease]],
+    summary: ArchiveSummary,
+    progress: Progress,
+    stats: ClaimStats,
+) -> list[_Plan]:
+    """Under each lease: skip what another run finished meanwhile, then remove a previous attempt's file and record
+    the new key before anything is written (as the python engine does)."""
+    with app.store.read() as conn:
+        metas = load_metadata(conn, [part.request_id for part, _ in wave])
+    plans: list[_Plan] = []
+    for part, lease in wave:
+        meta = metas.get(part.request_id)
+        if meta is not None and (meta.archival_status == SUCCESS or (meta.iteration or 0) >= MAX_ITERATIONS):
+            if meta.archival_status == SUCCESS:
+                summary.skipped_archived += 1
+            else:
+                summary.skipped_iterations += 1
+            progress.advance(STEP, part.rows, files=1)
+            continue
+        now = app.clock()
+        p = part.period
+        key = ac.archive_key(app.settings.archival.prefix, part.batch_id, part.course_id, p.year, p.week, now)
+        identity = _identity(part)
+        stale = (meta.blob_url or [None])[0] if meta is not None else None
+        try:
+            lease.check()
+            if stale and stale != key:
+                blobs.delete(stale)
+            with app.store.write() as conn:
+                lease.fence(conn)
+                upsert_metadata(conn, app, {**identity, "blob_url": [key]})
+            blobs.delete(key)
+        except LeaseLost:
+            stats.lost += 1
+            continue
+        plans.append(_Plan(part, lease, key, now, identity))
+    return plans
+
+
+def _identity(part: Partition) -> dict[str, Any]:
+    p = part.period
+    return {
+        "request_id": part.request_id,
+        "batch_id": part.batch_id,
+        "collection_id": part.course_id,
+        "resource_type": ac.RESOURCE_TYPE,
+        "job_id": ac.JOB_ID,
+        "request_data": ac.request_data(part.course_id, part.batch_id, p.year, p.week),
+    }
+
+
+def _finish(
+    app: App,
+    blobs: ObjectStore,
+    plan: _Plan,
+    result: tuple[int, str | None, int, str | None],
+    summary: ArchiveSummary,
+    progress: Progress,
+    stats: ClaimStats,
+) -> None:
+    """Record one task's outcome under its lease: SUCCESS with row count and checksum, or FAILED with the reason."""
+    rows, checksum, size, reason = result
+    part, lease = plan.part, plan.lease
+    try:
+        with app.store.write() as conn:
+            lease.fence(conn)
+            if reason is not None:
+                values = {**plan.identity, "archival_status": FAILED, "err_message": reason, "archival_date": plan.now}
+                upsert_metadata(conn, app, values, count_failure=True)
+            else:
+                values = {
+                    **plan.identity,
+                    "archival_status": SUCCESS,
+                    "archival_date": plan.now,
+                    "blob_url": [plan.key],
+                    "row_count": rows,
+                    "checksum": checksum,
+                }
+                upsert_metadata(conn, app, values)
+    except LeaseLost:
+        _discard(blobs, plan.key)  # its own file only: the new holder writes under a later key
+        stats.lost += 1
+        return
+    if reason is not None:
+        summary.failed += 1
+        summary.failures.append({**part.label(), "requestId": part.request_id, "error": reason})
+    else:
+        summary.archived += 1
+        summary.rows += rows
+        summary.bytes += size
+    progress.advance(STEP, part.rows, files=1)
