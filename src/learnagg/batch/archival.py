@@ -14,13 +14,13 @@ together on any number of machines archive each partition exactly once (docs/bat
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, Text, and_, cast, func, literal_column, select
+from sqlalchemy import BigInteger, Connection, Select, Text, and_, cast, func, literal_column, select
 from sqlalchemy.engine import Row
 
 from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
@@ -32,6 +32,7 @@ from learnagg.batch.claims import Claimer
 from learnagg.batch.progress import NoProgress, Progress
 from learnagg.domain import archive_csv as ac
 from learnagg.domain import archive_read as ar
+from learnagg.domain.archive_chunks import archive_lines
 
 __all__ = ["ArchivalScope", "ArchiveSummary", "resolve_scope", "run_archive", "scope_filter"]
 
@@ -340,16 +341,36 @@ def _write_partition(
     # docs/reference/data-model.md#c6: code-point order, whatever the database's collation
     if app.store.backend == "postgresql":
         order = [c.collate("C") for c in order]
-    # The question as stored JSON text: parsed row by row while writing, not a whole chunk at once.
+    # The question as its stored JSON text, rendered chunk by chunk (archive_chunks.archive_lines).
     columns = [_a[c] for c in ac.COLUMNS[:-1]] + [cast(_a.question, Text)]
-    stmt = select(*columns).where(_range(part.course_id, part.batch_id, p.start, p.end))
+    stmt = select(*columns).where(_range(part.course_id, part.batch_id, p.start, p.end)).order_by(*order)
     chunk = app.settings.archival.chunk_rows
     with app.store.read() as conn, blobs.open_write(key) as out:
-        # A server-side cursor on PostgreSQL, fetchmany on SQLite: at most `chunk` rows in memory.
-        result = conn.execution_options(stream_results=True, yield_per=chunk).execute(stmt.order_by(*order))
         writer = ac.ArchiveWriter(out, dumps=_orjson_dumps, loads=orjson.loads)
-        for rows in result.partitions():
-            for row in rows:
-                writer.write(row)
+        for rows in raw_chunks(conn, stmt, chunk):
+            writer.write_lines(archive_lines(rows, _orjson_dumps, orjson.loads), len(rows))
             on_rows(len(rows))
         return writer.close()
+
+
+def raw_chunks(conn: Connection, stmt: Select[Any], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of ``stmt`` as plain tuples, ``size`` at a time, straight from the driver's cursor in ``conn``'s
+    transaction: a server-side cursor on PostgreSQL, ``fetchmany`` on SQLite; at most ``size`` rows in memory.
+
+    Only for statements whose columns need no result processing (text, integers, doubles).
+    """
+    compiled = stmt.compile(dialect=conn.dialect)
+    params: Any = compiled.params
+    if conn.dialect.positional:
+        params = [compiled.params[name] for name in compiled.positiontup or ()]
+    raw: Any = conn.connection.dbapi_connection
+    postgres = conn.dialect.name == "postgresql"
+    cursor = raw.cursor(name=f"learnagg_raw_{id(stmt):x}") if postgres else raw.cursor()
+    try:
+        if postgres:
+            cursor.itersize = size
+        cursor.execute(str(compiled), params)
+        while rows := cursor.fetchmany(size):
+            yield rows
+    finally:
+        cursor.close()

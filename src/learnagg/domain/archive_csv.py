@@ -4,7 +4,6 @@ writing the 12-column gzipped CSV."""
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import itertools
 import json
@@ -13,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
+
+from learnagg.domain.gzip_member import GzipMember
 
 # docs/batch.md#assessment-archival, in this order.
 COLUMNS = (
@@ -299,15 +300,16 @@ class ArchiveDigest:
 class ArchiveWriter:
     """Write one archive incrementally to a binary stream: gzip of a D5 CSV with the 12 columns.
 
-    Memory stays flat: about 1 MiB of text is buffered, then hashed, compressed and written. The gzip header
-    carries no name and no time, so the same rows always give the same bytes.
+    Memory stays flat: about `FLUSH_CHARS` of text is buffered, then hashed, compressed and written. The gzip
+    header carries no name and no time, so the same rows always give the same bytes.
     """
 
     def __init__(
         self, out: IO[bytes], *, compresslevel: int = 1, dumps: Dumps = _compact_json, loads: Loads = json.loads
     ) -> None:
         """Start an archive on ``out`` (not closed by `close`); level 1 keeps compression off the critical path."""
-        self._gz = gzip.GzipFile(filename="", fileobj=out, mode="wb", compresslevel=compresslevel, mtime=0)
+        self._out = out
+        self._gz = GzipMember(compresslevel)
         self._lines: list[str] = [render_line(COLUMNS)]
         self._size = 0
         self._hash = hashlib.sha256()
@@ -317,10 +319,13 @@ class ArchiveWriter:
 
     def write(self, values: Sequence[Any]) -> None:
         """Append one `assessment_aggregator` row, its values in `COLUMNS` order."""
-        line = archive_line(values, self._dumps, self._loads)
-        self._lines.append(line)
-        self._size += len(line)
-        self.rows += 1
+        self.write_lines(archive_line(values, self._dumps, self._loads), 1)
+
+    def write_lines(self, text: str, rows: int) -> None:
+        """Append ``rows`` rows already rendered as D5 lines (`archive_chunks.archive_lines`)."""
+        self._lines.append(text)
+        self._size += len(text)
+        self.rows += rows
         if self._size >= FLUSH_CHARS:
             self._flush()
 
@@ -329,10 +334,10 @@ class ArchiveWriter:
         self._lines.clear()
         self._size = 0
         self._hash.update(data)
-        self._gz.write(data)
+        self._out.write(self._gz.compress(data))
 
     def close(self) -> ArchiveDigest:
         """Finish the gzip stream and return the row count and checksum."""
         self._flush()
-        self._gz.close()
+        self._out.write(self._gz.finish())
         return ArchiveDigest(self.rows, self._hash.hexdigest())
