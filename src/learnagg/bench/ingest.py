@@ -1,4 +1,4 @@
-"""The ingest benchmark: assessment aggregator throughput against the bare-write limit of the rows it writes.
+"""The ingest benchmark: assessment aggregator throughput against writing (and parsing + writing) the same rows.
 
 Procedure (BENCHMARKS.md):
 1. A fresh database (SQLite file in a temporary folder, or a database on a private durable PostgreSQL server),
@@ -10,6 +10,10 @@ Procedure (BENCHMARKS.md):
 3. The `assessment_aggregator` and `user_activity_agg` rows the aggregator wrote are read back, and inserted
    with plain INSERT executemany into a second fresh database with the same schema, one transaction per B
    attempts (their attempt rows plus the aggregate rows of the learners first seen among them). Timed.
+4. The same events are decoded, parsed into rows and written with those aggregate rows into a third fresh database,
+   one transaction per B attempts (`learnagg.bench.ingest_reference`). Timed.
+
+Step 2 also records the aggregator's time per phase (`learnagg.streams.phases`).
 """
 
 from __future__ import annotations
@@ -19,22 +23,18 @@ import os
 import platform
 import random
 import sqlite3
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy import Connection, Table, select
 
 from learnagg import bootstrap
 from learnagg.adapters.store import schema
-from learnagg.adapters.store.store import Store, normalise_url
 from learnagg.adapters.store.tables import assessment_aggregator, user_activity_agg
 from learnagg.batch.progress import NoProgress, Progress
 from learnagg.bench.common import (
@@ -42,13 +42,16 @@ from learnagg.bench.common import (
     check_range,
     memory_gib,
     postgres_version,
-    private_postgres,
 )
 from learnagg.bench.demo_data import ECML_MIME_TYPE, DemoQuestion, assess_telemetry, batch_event
+from learnagg.bench.ingest_databases import databases
+from learnagg.bench.ingest_reference import bare_write, parse_write
+from learnagg.domain.assess_event import parse_assessment_event
 from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE, parse_hierarchy
-from learnagg.errors import ConfigurationError, InputError, LearnaggError
+from learnagg.errors import InputError, LearnaggError
 from learnagg.services.courses import load_courses
 from learnagg.settings import Settings, load_settings
+from learnagg.streams import phases
 
 CONTENTS_PER_LEARNER = 4
 COURSE_ID = "do_bench_course"
@@ -94,20 +97,53 @@ class IngestBenchResult:
     aggregator_attempts_per_s: float
     bare_write_attempts_per_s: float
     ratio: float
+    parse_write_attempts_per_s: float
+    parse_write_ratio: float
     aggregator_seconds: float
     bare_write_seconds: float
     bare_write_rows_per_s: float
-    assessment_rows: int
-    activity_rows: int
-    cores: int | None
-    memory_gib: float | None
-    python: str
-    sqlite_version: str
-    postgres_version: str | None
+    parse_write_seconds: float
+    # The parse + write reference per step: decode, parse into rows, write (they sum to parse_write_seconds).
+    parse_write_steps: dict[str, float]
+    # The aggregator's seconds per phase (`learnagg.streams.phases.ORDER`), then "other": leases, loop, savepoints.
+    aggregator_phases: dict[str, float] = field(default_factory=dict)
+    assessment_rows: int = 0
+    activity_rows: int = 0
+    cores: int | None = None
+    memory_gib: float | None = None
+    python: str = ""
+    sqlite_version: str = ""
+    postgres_version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The result as a JSON-ready dict."""
         return asdict(self)
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The (label, value) lines of the printed table: rates, ratios, then the aggregator's time per phase."""
+        version = f"PostgreSQL {self.postgres_version}" if self.postgres_version else f"SQLite {self.sqlite_version}"
+        steps = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.parse_write_steps.items())
+        total = sum(self.aggregator_phases.values()) or 1.0
+        return [
+            ("attempts (N) x questions (Q)", f"{self.attempts} x {self.questions}"),
+            ("batch size (B)", str(self.batch_size)),
+            ("aggregator", f"{self.aggregator_attempts_per_s:,.0f} attempts/s ({self.aggregator_seconds:.2f} s)"),
+            ("bare write", f"{self.bare_write_attempts_per_s:,.0f} attempts/s ({self.bare_write_seconds:.2f} s)"),
+            (
+                "bare write rows",
+                f"{self.assessment_rows} + {self.activity_rows} rows, {self.bare_write_rows_per_s:,.0f} rows/s",
+            ),
+            ("parse + write", f"{self.parse_write_attempts_per_s:,.0f} attempts/s ({self.parse_write_seconds:.2f} s)"),
+            ("parse + write steps", steps),
+            ("ratio aggregator / bare write", f"{self.ratio:.3f}"),
+            ("ratio aggregator / (parse + write)", f"{self.parse_write_ratio:.3f}"),
+            *(
+                (f"aggregator: {name}", f"{seconds:.2f} s ({seconds / total:.0%})")
+                for name, seconds in self.aggregator_phases.items()
+            ),
+            ("machine", f"{self.cores} cores, {self.memory_gib} GiB, Python {self.python}"),
+            ("database", version),
+        ]
 
 
 # -- generated input (pure) ---------------------------------------------------------------------------------
@@ -188,86 +224,6 @@ def bench_events(attempts: int, questions: int, seed: int = SEED) -> Iterator[di
             produced += 1
 
 
-def write_transactions(
-    attempt_rows: Sequence[Mapping[str, Any]], activity_rows: Sequence[Mapping[str, Any]], batch_size: int
-) -> list[tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]]:
-    """Group rows as the aggregator's transactions first wrote them: B attempts (in stream order) per transaction,
-    with the course aggregate rows of the learners first seen among them."""
-    by_learner = {(r["activity_id"], r["context_id"], r["user_id"]): r for r in activity_rows}
-    seen: set[tuple[str, str, str]] = set()
-    out = []
-    for start in range(0, len(attempt_rows), batch_size):
-        chunk = list(attempt_rows[start : start + batch_size])
-        fresh = []
-        for row in chunk:
-            key = (row["course_id"], f"cb:{row['batch_id']}", row["user_id"])
-            if key not in seen and key in by_learner:
-                seen.add(key)
-                fresh.append(by_learner[key])
-        out.append((chunk, fresh))
-    leftover = [r for k, r in by_learner.items() if k not in seen]
-    if leftover:
-        out.append(([], leftover))
-    return out
-
-
-# -- machine ------------------------------------------------------------------------------------------------
-
-
-# -- databases ----------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _sqlite_databases() -> Iterator[tuple[str, str]]:
-    with tempfile.TemporaryDirectory(prefix="learnagg-bench-") as folder:
-        yield f"sqlite:///{folder}/aggregator.db", f"sqlite:///{folder}/bare-write.db"
-
-
-@contextmanager
-def _private_postgres() -> Iterator[tuple[str, str]]:
-    with private_postgres() as server:
-        yield server.create_database("bench_aggregator"), server.create_database("bench_bare_write")
-
-
-@contextmanager
-def _scratch_postgres(server_url: str) -> Iterator[tuple[str, str]]:
-    """Two scratch databases created (and dropped afterwards) on the server of ``server_url``."""
-    try:
-        url = make_url(normalise_url(server_url))
-    except ArgumentError as exc:
-        raise InputError(f"invalid database URL {server_url!r}") from exc
-    if url.get_backend_name() != "postgresql":
-        raise InputError("--database-url must be a postgresql:// URL")
-    suffix = f"{os.getpid()}_{int(time.time())}"
-    names = [f"learnagg_bench_agg_{suffix}", f"learnagg_bench_bare_{suffix}"]
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    created: list[str] = []
-    try:
-        try:
-            with admin.connect() as conn:
-                for name in names:
-                    conn.execute(text(f'CREATE DATABASE "{name}"'))
-                    created.append(name)
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise ConfigurationError(f"cannot create scratch databases on the --database-url server: {reason}") from exc
-        yield url.set(database=names[0]).render_as_string(False), url.set(database=names[1]).render_as_string(False)
-    finally:
-        if created:
-            with admin.connect() as conn:
-                for name in created:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _databases(config: IngestBenchConfig) -> Any:
-    if config.backend == "sqlite":
-        return _sqlite_databases()
-    if config.database_url:
-        return _scratch_postgres(config.database_url)
-    return _private_postgres()
-
-
 # -- the run ------------------------------------------------------------------------------------------------
 
 
@@ -297,16 +253,31 @@ def _publish(app: bootstrap.App, config: IngestBenchConfig) -> None:
         flush()
 
 
-def _drain(app: bootstrap.App, attempts: int) -> float:
-    """Run the real worker until the topic is drained; returns the elapsed seconds."""
+def _payload_chunks(config: IngestBenchConfig) -> Iterator[list[str]]:
+    """The published event texts again, B per chunk."""
+    chunk: list[str] = []
+    for event in bench_events(config.attempts, config.questions):
+        chunk.append(orjson.dumps(event).decode())
+        if len(chunk) == config.batch_size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _drain(app: bootstrap.App, attempts: int) -> tuple[float, dict[str, float]]:
+    """Run the real worker until the topic is drained; returns the elapsed seconds and the seconds per phase."""
     worker = bootstrap.build_worker(app, [JOB], max_retries=0)
-    started = time.perf_counter()
-    worker.start(until_idle=True)
-    elapsed = time.perf_counter() - started
+    with phases.recording() as times:
+        started = time.perf_counter()
+        worker.start(until_idle=True)
+        elapsed = time.perf_counter() - started
     counters = worker.consumers[0].counters
     if counters["success"] != attempts or counters["failed"] or counters["skipped"]:
         raise LearnaggError(f"benchmark invalid: the aggregator reported {dict(counters)} for {attempts} attempts")
-    return elapsed
+    split = {name: round(times.seconds.get(name, 0.0), 3) for name in phases.ORDER}
+    split["other"] = round(elapsed - sum(times.seconds.values()), 3)
+    return elapsed, split
 
 
 def _rows(conn: Connection, table: Table, order: Sequence[Any]) -> list[dict[str, Any]]:
@@ -317,29 +288,6 @@ def _rows(conn: Connection, table: Table, order: Sequence[Any]) -> list[dict[str
         for name in unset:
             del row[name]
     return rows
-
-
-def _bare_write(url: str, attempt_rows: list[dict[str, Any]], activity_rows: list[dict[str, Any]], b: int) -> float:
-    """Insert the rows into a fresh database with plain INSERT executemany; returns the elapsed seconds."""
-    store = Store(url)
-    try:
-        schema.upgrade(store)
-        transactions = write_transactions(attempt_rows, activity_rows, b)
-        started = time.perf_counter()
-        for attempts, activities in transactions:
-            with store.write() as conn:
-                if attempts:
-                    conn.execute(insert(assessment_aggregator), attempts)
-                if activities:
-                    conn.execute(insert(user_activity_agg), activities)
-        elapsed = time.perf_counter() - started
-        with store.read() as conn:
-            written = conn.execute(select(func.count()).select_from(assessment_aggregator)).scalar_one()
-        if written != len(attempt_rows):
-            raise LearnaggError(f"benchmark invalid: bare write stored {written} of {len(attempt_rows)} rows")
-        return elapsed
-    finally:
-        store.dispose()
 
 
 def run_ingest_bench(config: IngestBenchConfig, progress: Progress | None = None) -> IngestBenchResult:
@@ -356,14 +304,16 @@ def run_ingest_bench(config: IngestBenchConfig, progress: Progress | None = None
     """
     config.validate()
     say = (progress or NoProgress()).start  # one step per phase, nothing to count
-    with _databases(config) as (agg_url, bare_url):
+    with databases(config.backend, config.database_url) as (agg_url, bare_url, parse_write_url):
         app = bootstrap.build(_settings(agg_url, config.batch_size))
         try:
             schema.upgrade(app.store)
             say(f"publishing {config.attempts} attempt events of {config.questions} answers (not timed)")
             _publish(app, config)
             say(f"draining with the assessment aggregator (batch size {config.batch_size})")
-            agg_seconds = _drain(app, config.attempts)
+            agg_seconds, agg_phases = _drain(app, config.attempts)
+            parse = partial(parse_assessment_event, max_questions=app.settings.assessment.max_questions)
+            now = app.clock()
             with app.store.read() as conn:
                 a, u = assessment_aggregator.c, user_activity_agg.c
                 attempt_rows = _rows(conn, assessment_aggregator, [a.last_attempted_on, a.attempt_id])
@@ -372,9 +322,14 @@ def run_ingest_bench(config: IngestBenchConfig, progress: Progress | None = None
         finally:
             app.close()
         say(f"bare write of {len(attempt_rows)} + {len(activity_rows)} rows into a fresh database")
-        bare_seconds = _bare_write(bare_url, attempt_rows, activity_rows, config.batch_size)
+        bare_seconds = bare_write(bare_url, attempt_rows, activity_rows, config.batch_size)
+        say(f"parse + write of the same {config.attempts} events into a fresh database")
+        steps, parsed = parse_write(parse_write_url, _payload_chunks(config), activity_rows, parse, now)
+    if parsed != config.attempts:
+        raise LearnaggError(f"benchmark invalid: parse + write wrote {parsed} of {config.attempts} attempts")
     agg_rate = config.attempts / agg_seconds
     bare_rate = config.attempts / bare_seconds
+    parse_write_rate = config.attempts / steps.total
     return IngestBenchResult(
         backend=config.backend,
         attempts=config.attempts,
@@ -383,9 +338,18 @@ def run_ingest_bench(config: IngestBenchConfig, progress: Progress | None = None
         aggregator_attempts_per_s=round(agg_rate, 1),
         bare_write_attempts_per_s=round(bare_rate, 1),
         ratio=round(agg_rate / bare_rate, 3),
+        parse_write_attempts_per_s=round(parse_write_rate, 1),
+        parse_write_ratio=round(agg_rate / parse_write_rate, 3),
         aggregator_seconds=round(agg_seconds, 3),
         bare_write_seconds=round(bare_seconds, 3),
         bare_write_rows_per_s=round((len(attempt_rows) + len(activity_rows)) / bare_seconds, 1),
+        parse_write_seconds=round(steps.total, 3),
+        parse_write_steps={
+            "decode": round(steps.decode, 3),
+            "parse": round(steps.parse, 3),
+            "write": round(steps.write, 3),
+        },
+        aggregator_phases=agg_phases,
         assessment_rows=len(attempt_rows),
         activity_rows=len(activity_rows),
         cores=os.cpu_count(),

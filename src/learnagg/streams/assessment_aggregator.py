@@ -29,6 +29,7 @@ from learnagg.domain.messages import issue_certificate_request
 from learnagg.domain.scoring import AttemptScore, known_total_questions, leaf_error, question_count_error, score_attempt
 from learnagg.domain.topics import Topics
 from learnagg.settings import AssessmentSettings, LegacySettings
+from learnagg.streams import phases
 from learnagg.streams.handler import BatchResult, Incoming
 
 # Counter names of the reference job, so dashboards built for it keep working.
@@ -75,9 +76,11 @@ class AssessmentAggregator:
         """Apply the batch in log order; the outcome equals processing the events one at a time."""
         result = BatchResult()
         accepted = self._check(conn, batch, result)
+        phases.lap(phases.VALIDATE)
         learners = {(e.course_id, e.batch_id, e.user_id) for _, e, _ in accepted}
         self.dialect.lock_learners(conn, learners)
         state = self._load(conn, learners)
+        phases.lap(phases.HISTORY)
 
         attempt_rows: dict[tuple[str, ...], dict[str, Any]] = {}
         patches: dict[tuple[str, str, str], MetricsPatch] = {}
@@ -109,10 +112,13 @@ class AssessmentAggregator:
             )
             result.counters["success"] += 1
 
+        phases.lap(phases.AGGREGATE)
         scores.write_attempts(conn, self.dialect, list(attempt_rows.values()))
         scores.patch_activity_rows(conn, self.dialect, patches)
+        phases.lap(phases.UPSERT)
         result.changed_users.update(user_id for _, user_id, _ in patches)
         self.log.append(conn, self.topics.certificate_request, certificates, self.clock())
+        phases.lap(phases.OUTBOX)
         result.counters["certificate"] += len(certificates)
         return result
 

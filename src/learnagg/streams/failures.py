@@ -10,6 +10,7 @@ import orjson
 from learnagg.adapters.bus.log import LogEvent
 from learnagg.domain.assess_event import InvalidEvent
 from learnagg.domain.messages import failed_event
+from learnagg.streams import phases
 from learnagg.streams.handler import Incoming
 from learnagg.streams.retry import internal_error_reason
 
@@ -30,6 +31,7 @@ def parse_batch(
         except orjson.JSONDecodeError:
             failures.append((ev.seq, ev.payload, None, NOT_AN_OBJECT))
             continue
+        phases.lap(phases.DECODE)
         try:
             message = parse(raw)
         except InvalidEvent as exc:
@@ -38,6 +40,7 @@ def parse_batch(
         except Exception as exc:  # RecursionError on deep nesting, OverflowError, …: this event only
             internal.append((ev.seq, ev.payload, raw, internal_error_reason(exc)))
             continue
+        phases.lap(phases.VALIDATE)
         parsed.append(Incoming(ev.payload, raw, message, ev.seq))
     return parsed, failures, internal
 

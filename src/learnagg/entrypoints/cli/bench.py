@@ -59,6 +59,8 @@ def ingest(
 
     Then inserts exactly the rows the aggregator wrote into a second fresh database with plain INSERTs, B
     attempts per transaction, timed: the ratio of the two rates is the aggregator's share of the write limit.
+    Then decodes and parses the same events into rows and writes them the same way into a third (parse + write),
+    and prints both ratios and the aggregator's time per phase.
 
     SQLite runs in a temporary folder; PostgreSQL on a private durable server unless --database-url is given.
 
@@ -139,17 +141,7 @@ def _table(r: IngestBenchResult) -> Table:
     table = Table(title=f"learnagg bench ingest ({r.backend})", show_header=False)
     table.add_column("", style="bold")
     table.add_column("", justify="right")
-    version = f"PostgreSQL {r.postgres_version}" if r.postgres_version else f"SQLite {r.sqlite_version}"
-    for label, value in (
-        ("attempts (N) x questions (Q)", f"{r.attempts} x {r.questions}"),
-        ("batch size (B)", str(r.batch_size)),
-        ("aggregator", f"{r.aggregator_attempts_per_s:,.0f} attempts/s ({r.aggregator_seconds:.2f} s)"),
-        ("bare write", f"{r.bare_write_attempts_per_s:,.0f} attempts/s ({r.bare_write_seconds:.2f} s)"),
-        ("bare write rows", f"{r.assessment_rows} + {r.activity_rows} rows, {r.bare_write_rows_per_s:,.0f} rows/s"),
-        ("ratio aggregator / bare write", f"{r.ratio:.3f}"),
-        ("machine", f"{r.cores} cores, {r.memory_gib} GiB, Python {r.python}"),
-        ("database", version),
-    ):
+    for label, value in r.rows():
         table.add_row(label, value)
     return table
 
