@@ -49,11 +49,11 @@ def redis_app(database_url: str, redis_server: RedisServer, clock: TestClock) ->
 
 @pytest.fixture
 def reference(tmp_path) -> Iterator[bootstrap.App]:
-    """The same application on the embedded log."""
+    """The same application on the embedded log (whatever LEARNAGG_BUS_URL says)."""
     url = f"sqlite:///{tmp_path}/reference.db"
     store = Store(url)
     schema.upgrade(store)
-    application = bootstrap.build(Settings(database_url=url), store=store, clock=TestClock(T))
+    application = bootstrap.build(Settings(database_url=url, bus_url="db"), store=store, clock=TestClock(T))
     yield application
     application.close()
 

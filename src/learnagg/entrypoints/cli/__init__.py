@@ -15,6 +15,7 @@ from learnagg import __version__, logs
 from learnagg.entrypoints.cli import (
     archive,
     bench,
+    bus,
     demo,
     exhaust,
     imports,
@@ -39,6 +40,7 @@ stream.register(app)
 app.add_typer(load.app, name="load")
 app.add_typer(inspect.app, name="inspect")
 app.add_typer(bench.app, name="bench")
+app.add_typer(bus.app, name="bus")
 app.add_typer(archive.app, name="archive")
 app.add_typer(migrate.app, name="migrate")
 app.add_typer(exhaust.app, name="exhaust")
