@@ -172,7 +172,10 @@ class JobConsumer(LoopService):
         started = time.perf_counter()
         phases.lap(None)
         try:
+            if partition not in self.ownership.refresh():  # renewed when due: a long round keeps its leases
+                return 0
             with self.store.write() as conn:
+                self.ownership.bound_stall(conn)
                 events = self.log.fetch(conn, self.consumer, self.input_topic, self.batch_size, partition)
                 phases.lap(phases.FETCH)
                 if not events:

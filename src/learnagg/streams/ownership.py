@@ -6,6 +6,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from sqlalchemy import Connection, text
+
 from learnagg.adapters.bus import leases
 from learnagg.adapters.bus.log import EventLog
 from learnagg.adapters.store.store import Store
@@ -56,6 +58,7 @@ class PartitionOwnership:
             return self.owned
         dialect = self.store.dialect
         with self.store.write() as conn:
+            self.bound_stall(conn)
             now = self.now_ms()
             self.count = self.log.partitions(conn, self.topic)
             if self.pinned is not None:
@@ -76,6 +79,17 @@ class PartitionOwnership:
         self.owned = held
         self._due = time.monotonic() + self.lease_ms / 3000
         return held
+
+    def bound_stall(self, conn: Connection) -> None:
+        """End this transaction on the server if the worker stalls in it for a lease period (PostgreSQL).
+
+        A worker paused mid-batch (SIGSTOP, a frozen machine) would otherwise keep the row locks of its
+        partition's position and of its learners: no other worker could take the partition over, and a worker
+        waiting for one of those locks would stall too. The server rolls such a transaction back; the worker,
+        if it ever resumes, finds its connection closed and commits nothing.
+        """
+        if self.store.backend == "postgresql":
+            conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {self.lease_ms}"))
 
     def lost(self, partition: int) -> None:
         """Forget a partition whose lease was taken; the next round renews the leases first."""
