@@ -122,3 +122,11 @@ def test_refused_while_a_job_has_unread_events_or_a_worker_holds_a_lease(databas
     assert main(["bus", "repartition", "assess", "--partitions", "4", "--force"]) == 0
     assert "forced past: host:1 holds the lease" in capsys.readouterr().err
     assert _count(app) == 4
+
+
+def test_an_unreachable_redis_bus_is_one_line(database_url, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("LEARNAGG_DATABASE_URL", database_url)
+    for url in ("redis://127.0.0.1:9/0", "redis+cluster://127.0.0.1:9"):
+        monkeypatch.setenv("LEARNAGG_BUS_URL", url)
+        assert main(["bus", "repartition", "assess", "--partitions", "2"]) == 1
+        assert _error(capsys).startswith("learnagg: error: Redis unavailable: ")

@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:  # a bug: still one line unless debugging
+        if type(exc).__module__.startswith("redis.") and not os.environ.get("LEARNAGG_DEBUG"):
+            return _fail(f"Redis unavailable: {first_line(exc)}")  # the bus (LEARNAGG_BUS_URL) did not answer
         return _internal_error(exc)
     return result if isinstance(result, int) else 0
 
