@@ -94,9 +94,9 @@ class ScalingRun:
     ready_seconds: float  # from starting the processes until every partition is held by its share's worker
     handled_per_worker: list[int]
     cpu_seconds: dict[str, float]
-    wal_syncs: int | None
-    wal_mib: float | None
-    commits: int | None
+    wal_syncs: int  # WAL fsyncs from just before the publish until the workers stopped
+    wal_mib: float  # WAL written in the timed window
+    commits: int  # transactions committed in the database, publish to stop
     sessions: dict[str, float]  # share of pg_stat_activity samples of the workers' sessions, by state and wait
 
 
@@ -169,13 +169,14 @@ def _last_positions(app: bootstrap.App, topic: str, partitions: int) -> dict[int
 
 
 _SESSIONS = text(
-    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+    "SELECT pid, state, wait_event_type, wait_event FROM pg_stat_activity "
     "WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
 )
 _PG_COUNTERS = text(
-    "SELECT (SELECT wal_sync FROM pg_stat_wal), (SELECT wal_bytes FROM pg_stat_wal), "
+    "SELECT (SELECT wal_sync FROM pg_stat_wal), "
     "(SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())"
 )
+_WAL_LSN = text("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
 
 
 def _session_label(state: str | None, wait_type: str | None, wait: str | None) -> str:
@@ -184,11 +185,25 @@ def _session_label(state: str | None, wait_type: str | None, wait: str | None) -
     return state or "unknown"
 
 
-def _drain(conn: Connection, topic: str, last: dict[int, int], procs: Sequence[Any], folder: Path) -> Counter[str]:
+def _session_shares(samples: dict[int, Counter[str]]) -> dict[str, float]:
+    """Share of the samples per label, leaving out sessions never seen outside ``idle`` (spare pooled
+    connections): ``idle`` then means a worker between two transactions, ``idle in transaction`` a worker
+    computing inside one."""
+    total: Counter[str] = Counter()
+    for labels in samples.values():
+        if set(labels) != {"idle"}:
+            total.update(labels)
+    count = sum(total.values()) or 1
+    return {label: round(n / count, 3) for label, n in total.most_common()}
+
+
+def _drain(
+    conn: Connection, topic: str, last: dict[int, int], procs: Sequence[Any], folder: Path
+) -> dict[int, Counter[str]]:
     """Poll the committed positions until each partition reaches its last event; sample the workers' sessions."""
     c = consumer_offset.c
     positions = select(c.partition, c.seq).where(c.consumer == JOB, c.topic == topic)
-    sessions: Counter[str] = Counter()
+    sessions: dict[int, Counter[str]] = {}
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     polls = 0
     while True:
@@ -198,7 +213,8 @@ def _drain(conn: Connection, topic: str, last: dict[int, int], procs: Sequence[A
             return sessions
         polls += 1
         if polls % SAMPLE_EVERY == 0:
-            sessions.update(_session_label(*row) for row in conn.execute(_SESSIONS))
+            for pid, *row in conn.execute(_SESSIONS):
+                sessions.setdefault(pid, Counter())[_session_label(*row)] += 1
             conn.rollback()
             check_alive(procs, folder)
         if time.monotonic() > deadline:
@@ -206,10 +222,16 @@ def _drain(conn: Connection, topic: str, last: dict[int, int], procs: Sequence[A
         time.sleep(POLL_S)
 
 
-def _pg_counters(conn: Connection) -> tuple[int, int, int]:
+def _pg_counters(conn: Connection) -> tuple[int, int]:
     row = conn.execute(_PG_COUNTERS).one()
     conn.rollback()
-    return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+def _wal_position(conn: Connection) -> int:
+    position = int(conn.execute(_WAL_LSN).scalar_one())
+    conn.rollback()
+    return position
 
 
 # -- the run ------------------------------------------------------------------------------------------------
@@ -233,7 +255,7 @@ def _measure(
     events: Sequence[tuple[str | None, str]],
     trees: dict[str, int],
     folder: Path,
-) -> tuple[float, float, list[Counter[str]], dict[str, float], tuple[int, int, int], Counter[str]]:
+) -> tuple[float, float, list[Counter[str]], dict[str, float], tuple[int, int, int], dict[str, float]]:
     """Start ``count`` workers, wait for their shares, publish, time the drain, stop them."""
     topic = app.topics.assess
     env = worker_env(app.settings.database_url, app.settings.bus_url, config.batch_size)
@@ -257,16 +279,18 @@ def _measure(
         _publish_at_once(app, topic, events)
         t0 = time.perf_counter()
         window.start()
+        wal_start = _wal_position(conn)
         sessions = _drain(conn, topic, _last_positions(app, topic, config.partitions), procs, folder)
         seconds = time.perf_counter() - t0
         cpu = window.stop()
+        wal_bytes = _wal_position(conn) - wal_start
         reports = stop_workers(procs, folder)
         after = _pg_counters(conn)
         stored = conn.execute(select(func.count()).select_from(assessment_aggregator)).scalar_one()
     if stored != config.attempts:
         raise LearnaggError(f"benchmark invalid: {stored} attempt rows stored for {config.attempts} attempts")
-    pg = (after[0] - before[0], after[1] - before[1], after[2] - before[2])
-    return seconds, ready, reports, cpu, pg, sessions
+    pg = (after[0] - before[0], wal_bytes, after[1] - before[1])
+    return seconds, ready, reports, cpu, pg, _session_shares(sessions)
 
 
 @contextmanager
@@ -339,7 +363,7 @@ def run_scaling_bench(
                     raise LearnaggError(f"benchmark invalid: the workers applied {applied}, failed {failed}")
                 rate = config.attempts / seconds
                 base = base or rate
-                samples = sum(sessions.values()) or 1
+                say(f"{bus} bus, {count} worker(s): {rate:,.0f} attempts/s ({rate / base:.2f} x)")
                 runs.append(
                     ScalingRun(
                         bus=bus,
@@ -353,7 +377,7 @@ def run_scaling_bench(
                         wal_syncs=pg[0],
                         wal_mib=round(pg[1] / 2**20, 1),
                         commits=pg[2],
-                        sessions={k: round(v / samples, 3) for k, v in sessions.most_common()},
+                        sessions=sessions,
                     )
                 )
     return ScalingBenchResult(

@@ -115,11 +115,13 @@ def _scaling_table(result: ScalingBenchResult) -> Table:
         title=f"learnagg bench ingest: scaling (N={result.attempts}, Q={result.questions}, "
         f"B={result.batch_size}, P={result.partitions})",
         caption=f"{result.cores} cores, {result.memory_gib} GiB, Python {result.python}, "
-        f"PostgreSQL {result.postgres_version}; CPU s over the timed window",
+        f"PostgreSQL {result.postgres_version}; workers, postgres, redis: CPU per attempt; others: the rest "
+        "of the machine's busy CPU over the timed window",
     )
-    for name in ("bus", "W", "attempts/s", "ratio", "s", "CPU workers", "CPU postgres", "CPU redis", "CPU others"):
+    names = ("bus", "W", "attempts/s", "ratio", "s", "workers", "postgres", "redis", "others", "WAL syncs")
+    for name in names:
         table.add_column(name, justify="left" if name == "bus" else "right")
-    table.add_column("WAL syncs", justify="right")
+    per_attempt = 1e6 / result.attempts
     for r in result.runs:
         cpu = r.cpu_seconds
         table.add_row(
@@ -128,11 +130,11 @@ def _scaling_table(result: ScalingBenchResult) -> Table:
             f"{r.attempts_per_s:,.0f}",
             f"{r.ratio:.2f}",
             f"{r.seconds:.2f}",
-            f"{cpu.get('workers', 0):.1f}",
-            f"{cpu.get('postgres', 0):.1f}",
-            f"{cpu['redis']:.1f}" if "redis" in cpu else "",
-            f"{cpu.get('others', 0):.1f}",
-            "" if r.wal_syncs is None else f"{r.wal_syncs:,}",
+            f"{cpu.get('workers', 0) * per_attempt:,.0f} µs",
+            f"{cpu.get('postgres', 0) * per_attempt:,.0f} µs",
+            f"{cpu['redis'] * per_attempt:,.0f} µs" if "redis" in cpu else "",
+            f"{cpu.get('others', 0) / r.seconds:.2f} cores",
+            f"{r.wal_syncs:,}",
         )
     return table
 
