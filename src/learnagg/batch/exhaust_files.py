@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
@@ -95,6 +95,10 @@ def write_report(
         raise BatchError(f"Batch {batch_id} does not exist") from None
 
 
+# `write_report` or an engine's equivalent (docs/spark.md): the same arguments, the same CSV.
+ReportWriter = Callable[[App, ObjectStore, str, str, str, TextIO, str | None], int]
+
+
 @dataclass(frozen=True, slots=True)
 class BatchFile:
     """A produced file: the zip's object key, its size in bytes and the report's data rows."""
@@ -116,6 +120,7 @@ def produce_batch(
     now: int,
     password: str | None,
     encryption: Encryption,
+    write: ReportWriter = write_report,
 ) -> BatchFile:
     """docs/batch.md#exhaust-reports: the CSV streamed to ``<job_id>/<request_id>/<batchId>_<key>_<yyyyMMdd>.csv``,
     zipped next to it (one entry named after the CSV; protected when a password is given), then the CSV removed.
@@ -133,7 +138,7 @@ def produce_batch(
     with blobs.open_write(csv_key) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
         try:
-            rows = write_report(app, blobs, job_id, batch_id, course_id, text, channel)
+            rows = write(app, blobs, job_id, batch_id, course_id, text, channel)
             text.flush()
         finally:
             text.detach()  # the object store closes the raw stream itself

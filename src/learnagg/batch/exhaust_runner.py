@@ -28,7 +28,9 @@ from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
 from learnagg.adapters.store.batch_leases import new_owner, renewing
 from learnagg.adapters.store.tables import course, course_batch, job_request
 from learnagg.app import App
-from learnagg.batch.exhaust_files import BatchError, produce_batch
+from learnagg.batch.exhaust_files import BatchError, ReportWriter, produce_batch, write_report
+from learnagg.batch.spark.reports import write_report_spark
+from learnagg.batch.spark.session import engine_of
 from learnagg.domain import exhaust as dx
 from learnagg.errors import first_line
 from learnagg.streams.loop import LoopService
@@ -119,8 +121,11 @@ class ExhaustRunner:
         keys: ExhaustKeys | None = None,
         datasets: Sequence[str] | None = None,
         stopping: Callable[[], bool] = lambda: False,
+        engine: str | None = None,
     ) -> None:
-        """Run ``datasets`` (both exhausts when None); ``stopping`` is asked between requests."""
+        """Run ``datasets`` (both exhausts when None) on ``engine`` (setting ``batch.engine`` when None; docs/spark.md);
+        ``stopping`` is asked between requests."""
+        self.write: ReportWriter = write_report_spark if engine_of(app.settings, engine) == "spark" else write_report
         self.app = app
         self.blobs = blobs
         self.keys = keys or exhaust_keys(app.settings.exhaust.secret_key, app.store, app.clock())
@@ -263,6 +268,7 @@ class ExhaustRunner:
                     now=self.app.clock(),
                     password=password,
                     encryption=encryption,
+                    write=self.write,
                 )
             except BatchError as exc:
                 errors.append(str(exc))
@@ -337,6 +343,7 @@ def run_exhaust(
     datasets: Sequence[str] | None = None,
     keys: ExhaustKeys | None = None,
     stopping: Callable[[], bool] = lambda: False,
+    engine: str | None = None,
 ) -> RunSummary:
     """Run the pending exhaust requests once (docs/batch.md#exhaust-reports).
 
@@ -346,8 +353,9 @@ def run_exhaust(
         datasets: ``progress-exhaust`` and/or ``response-exhaust``; both when None.
         keys: the exhaust keys (built from the settings or the database when None).
         stopping: asked between requests; True ends the run early.
+        engine: ``python`` or ``spark`` (docs/spark.md); setting ``batch.engine`` when None.
     """
-    return ExhaustRunner(app, blobs, keys=keys, datasets=datasets, stopping=stopping).run()
+    return ExhaustRunner(app, blobs, keys=keys, datasets=datasets, stopping=stopping, engine=engine).run()
 
 
 class ExhaustService(LoopService):

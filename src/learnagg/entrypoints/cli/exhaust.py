@@ -17,7 +17,10 @@ from learnagg.adapters.objectstore import open_store
 from learnagg.batch.exhaust_files import report_time, write_report
 from learnagg.batch.exhaust_runner import run_exhaust
 from learnagg.batch.progress_exhaust import read_batch
+from learnagg.batch.spark.reports import write_report_spark
+from learnagg.batch.spark.session import engine_of
 from learnagg.domain import exhaust as dx
+from learnagg.entrypoints.cli.archive import Engine
 from learnagg.entrypoints.cli.common import echo_json, open_app
 from learnagg.entrypoints.cli.plural import counted
 from learnagg.entrypoints.cli.progress import progress_bar
@@ -40,6 +43,7 @@ class Job(StrEnum):
 def run(
     job: Annotated[Job | None, typer.Option("--job", help="Only this exhaust (default: both).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary instead of a table.")] = False,
+    engine: Engine = None,
 ) -> None:
     """Process the pending requests once: SUBMITTED, FAILED (fewer than 3 tries) and crashed ones whose lease ended.
 
@@ -49,7 +53,7 @@ def run(
     datasets = [dx.DATASETS[job.value]] if job else None
     with open_app() as application:
         blobs = open_store(application.settings.blob_url)
-        summary = run_exhaust(application, blobs, datasets=datasets).to_json()
+        summary = run_exhaust(application, blobs, datasets=datasets, engine=engine and engine.value).to_json()
     if as_json:
         echo_json(summary)
         return
@@ -87,10 +91,11 @@ def _create(path: Path) -> TextIO:
         raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
-def _report(key: str, batch_id: str, out_dir: Path, channel: str | None) -> None:
+def _report(key: str, batch_id: str, out_dir: Path, channel: str | None, engine: str | None) -> None:
     if "\x00" in batch_id:  # no stored id holds NUL (PostgreSQL cannot even compare one)
         raise NotFound(f"batch {batch_id!r} does not exist")
     with open_app() as application:
+        write = write_report_spark if engine_of(application.settings, engine) == "spark" else write_report
         with application.store.read() as conn:
             info = read_batch(conn, batch_id)  # NotFound: one line, nothing written
         now = application.clock()
@@ -109,7 +114,7 @@ def _report(key: str, batch_id: str, out_dir: Path, channel: str | None) -> None
             with progress_bar({key: f"{key} report"}) as bar, fh:
                 bar.start(key, None, unit="lines")
                 stream: Any = _Counting(fh, lambda text: bar.advance(key, text.count("\n")))
-                rows = write_report(application, blobs, dx.DATASETS[key], batch_id, info.course_id, stream, channel)
+                rows = write(application, blobs, dx.DATASETS[key], batch_id, info.course_id, stream, channel)
         except BaseException:
             with suppress(FileNotFoundError):
                 path.unlink()
@@ -125,12 +130,12 @@ ChannelOpt = Annotated[
 
 
 @report_app.command("progress")
-def progress(batch_id: BatchOpt, out: OutOpt = Path("."), channel: ChannelOpt = None) -> None:
+def progress(batch_id: BatchOpt, out: OutOpt = Path("."), channel: ChannelOpt = None, engine: Engine = None) -> None:
     """Write <out>/<batchId>_progress_<yyyyMMdd>.csv (docs/batch.md) and print its path and row count."""
-    _report("progress", batch_id, out, channel)
+    _report("progress", batch_id, out, channel, engine and engine.value)
 
 
 @report_app.command("response")
-def response(batch_id: BatchOpt, out: OutOpt = Path("."), channel: ChannelOpt = None) -> None:
+def response(batch_id: BatchOpt, out: OutOpt = Path("."), channel: ChannelOpt = None, engine: Engine = None) -> None:
     """Write <out>/<batchId>_response_<yyyyMMdd>.csv (docs/batch.md, archived attempts included) and print its path."""
-    _report("response", batch_id, out, channel)
+    _report("response", batch_id, out, channel, engine and engine.value)
