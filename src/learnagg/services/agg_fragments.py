@@ -13,7 +13,7 @@ answer as one ``orjson.Fragment``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -45,6 +45,10 @@ class RawRow(NamedTuple):
     agg_last_updated: str | None
 
 
+# Given users, their rows of the activity: (user_id, context_id, version, agg, aggregates, agg_last_updated).
+Fetch = Callable[[Sequence[str]], Iterable[tuple[Any, ...]]]
+
+
 class Rendered(NamedTuple):
     """A member entry rendered to JSON bytes from one row, with the row it came from and what the answer needs."""
 
@@ -70,20 +74,24 @@ def render(agg: object, aggregates: object, agg_last_updated: object) -> tuple[l
     return group_metrics.metric_entries(merged, stamps), group_metrics.latest_stamp(merged, stamps)
 
 
-def render_member(row: tuple[Any, ...]) -> Rendered:
+def render_member(seen: tuple[Any, ...], texts: tuple[Any, ...]) -> Rendered:
     """The member entry of a row (``context_id`` not None): ``{"userId", "name", "role", "status", "createdBy",
-    "batchId", "agg"}`` as JSON bytes, sorted by (userId, batchId) among the others.
+    "batchId", "agg"}`` as JSON bytes, and where it sorts among the others.
+
+    Args:
+        seen: the row as the members query returns it, kept to recognise it later.
+        texts: the same row with the maps' stored text (:class:`RawRow`).
 
     Raises:
         ValueError: when a stored map is not valid JSON.
     """
-    r = RawRow._make(row)
+    r = RawRow._make(texts)
     metrics, latest = render(decode(r.agg), decode(r.aggregates), decode(r.agg_last_updated))
     batch = group_metrics.batch_id(r.context_id or "")
     entry = _entry(r, group_metrics.display_name(r.first_name, r.last_name), batch, metrics)
     # The prefix "\x00" keeps a real batch id "" after the null batch of a member without rows
     # (docs/reference/data-model.md#c6).
-    return Rendered(row, orjson.dumps(entry), (r.user_id, "\x00" + batch), latest)
+    return Rendered(seen, orjson.dumps(entry), (r.user_id, "\x00" + batch), latest)
 
 
 class FragmentMemo:
@@ -114,19 +122,45 @@ class FragmentMemo:
             self._held.clear()
             self._bytes = 0
 
-    def member(self, group_id: str, activity_id: str, row: tuple[Any, ...]) -> Rendered:
-        """The rendered entry of a row (``context_id`` not None): from the memo when the row is unchanged.
+    def get(self, group_id: str, activity_id: str, row: tuple[Any, ...]) -> Rendered | None:
+        """The entry rendered from this very row (``context_id`` not None), or None."""
+        held = self._held.get((group_id, activity_id, row[0], row[6]))
+        return held if held is not None and held.row == row else None
+
+    def render(
+        self, group_id: str, activity_id: str, missed: list[tuple[Any, ...]], fetch: Fetch | None
+    ) -> list[Rendered | None]:
+        """Render the rows the memo does not hold, and keep them: one entry per row, in their order.
+
+        Args:
+            group_id: the group (part of the key).
+            activity_id: the activity (part of the key).
+            missed: rows as read; with ``fetch`` None they carry the maps' text themselves.
+            fetch: given the users, their rows of the activity as ``(user_id, context_id, version, agg, aggregates,
+                agg_last_updated)``; a missed row whose key it does not return (deleted meanwhile) gets None.
 
         Raises:
             ValueError: when a stored map is not valid JSON.
         """
-        key = (group_id, activity_id, row[0], row[6])
-        held = self._held.get(key)
-        if held is not None and held.row == row:
-            return held
-        fresh = render_member(row)
-        self._put(key, fresh)
-        return fresh
+        if fetch is None:
+            pairs: list[tuple[tuple[Any, ...], tuple[Any, ...]] | None] = [(row, row) for row in missed]
+        else:
+            fetched = {(r[0], r[1]): r[2:] for r in fetch(sorted({row[0] for row in missed}))}
+            pairs = []
+            for row in missed:
+                got = fetched.get((row[0], row[6]))
+                # The row as fetched is the row the entry is kept under.
+                pairs.append(None if got is None else ((*row[:7], got[0]), (*row[:7], *got[1:])))
+        out: list[Rendered | None] = []
+        for pair in pairs:
+            if pair is None:
+                out.append(None)
+                continue
+            seen, texts = pair
+            fresh = render_member(seen, texts)
+            self._put((group_id, activity_id, seen[0], seen[6]), fresh)
+            out.append(fresh)
+        return out
 
     def _put(self, key: tuple[str, ...], fresh: Rendered) -> None:
         size = _size(fresh)
@@ -159,6 +193,7 @@ def activity_agg(
     include_all_members: bool,
     now: int,
     memo: FragmentMemo = MEMO,
+    fetch: Fetch | None = None,
 ) -> dict[str, Any]:
     """The ``/v1/group/activity/agg`` result without a ``fields`` filter, ``members`` one ``orjson.Fragment`` (or
     ``[]``).
@@ -171,42 +206,58 @@ def activity_agg(
         group_id: echoed as ``groupId``; part of the memo key (a member's role belongs to the group).
         activity_id: the activity id (``activity.id``).
         activity_type: the requested type (``activity.type``).
-        rows: :class:`RawRow` columns, every active member once per row of the activity, or once without a row.
+        rows: every active member once per row of the activity, or once without a row: the member's columns and
+            ``context_id`` (:class:`RawRow`), then the maps' text, or with ``fetch`` a version of the row that
+            changes whenever the row does.
         include_all_members: add members without rows with ``"batchId": null`` and ``"agg": []``.
         now: the request time, the enrolmentCount lastUpdatedOn when no metric has a time.
         memo: the rendered entries.
+        fetch: reads the maps' text of rows the memo does not hold (see :meth:`FragmentMemo.render`).
 
     Raises:
         ValueError: when a stored map is not valid JSON.
     """
-    keyed: list[tuple[tuple[str, str], bytes]] = []
-    enrolled: set[str] = set()
-    latest: int | None = None
-    member = memo.member
+    # Entries in the order of the rows, so that members of equal (userId, batchId) keep it (a stable sort, as the
+    # whole rendering does).
+    keyed: list[tuple[tuple[str, str], bytes] | None] = []
+    found: list[Rendered] = []
+    missed: list[tuple[Any, ...]] = []
+    places: list[int] = []
+    get = memo.get
     for raw in rows:
         row = tuple(raw)
         if row[6] is None:  # a member without rows
             if include_all_members:
-                r = RawRow._make(row)
+                r = RawRow._make((*row[:7], None, None, None))
                 entry = _entry(r, group_metrics.display_name(r.first_name, r.last_name), None, [])
                 keyed.append(((r.user_id, ""), orjson.dumps(entry)))
             continue
-        rendered = member(group_id, activity_id, row)
-        enrolled.add(row[0])
-        if rendered.latest is not None and (latest is None or rendered.latest > latest):
-            latest = rendered.latest
-        keyed.append((rendered.sort_key, rendered.entry))
-    keyed.sort(key=_first)
-    stamp = now if latest is None else latest
+        held = get(group_id, activity_id, row)
+        if held is None:
+            missed.append(row)
+            places.append(len(keyed))
+            keyed.append(None)
+        else:
+            found.append(held)
+            keyed.append((held.sort_key, held.entry))
+    if missed:
+        for place, rendered in zip(places, memo.render(group_id, activity_id, missed, fetch), strict=True):
+            if rendered is not None:
+                found.append(rendered)
+                keyed[place] = (rendered.sort_key, rendered.entry)
+    enrolled = {item.sort_key[0] for item in found}
+    stamps = [item.latest for item in found if item.latest is not None]
+    entries = [item for item in keyed if item is not None]
+    entries.sort(key=_first)
     return {
         "groupId": group_id,
         "activity": {
             "id": activity_id,
             "type": activity_type,
-            "agg": [{"metric": "enrolmentCount", "lastUpdatedOn": stamp, "value": len(enrolled)}],
+            "agg": [{"metric": "enrolmentCount", "lastUpdatedOn": max(stamps, default=now), "value": len(enrolled)}],
         },
         # An empty list stays a list: the cache stores only results with members (docs/api.md#group-aggregates).
-        "members": orjson.Fragment(b"[" + b",".join([entry for _, entry in keyed]) + b"]") if keyed else [],
+        "members": orjson.Fragment(b"[" + b",".join([entry for _, entry in entries]) + b"]") if entries else [],
     }
 
 

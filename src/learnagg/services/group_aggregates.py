@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, Text, and_, bindparam, cast, distinct, func, null, select
+from sqlalchemy import Connection, Select, and_, bindparam, distinct, func, null, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from learnagg.adapters.cache import GroupCache, NoCache
@@ -23,7 +23,6 @@ from learnagg.adapters.store.tables import (
     groups,
     user_activity_agg,
     user_enrolments,
-    users,
 )
 from learnagg.domain import group_metrics
 from learnagg.domain.cache_keys import activity_agg_key, group_agg_key
@@ -32,6 +31,7 @@ from learnagg.domain.identity import Caller
 from learnagg.domain.platform import ACTIVE  # M: active members only; invited ones have not consented
 from learnagg.errors import api_error, first_line, unauthorized
 from learnagg.services import agg_fragments
+from learnagg.services import group_activity_rows as activity_rows
 from learnagg.services.group_metadata import metadata
 from learnagg.services.identity import is_platform_admin
 
@@ -85,24 +85,6 @@ def _group_statement(with_activities: bool) -> Select[Any]:
         select(g.id, m.status, activities)
         .select_from(groups.outerjoin(group_member, membership))
         .where(g.id == bindparam("group_id"))
-    )
-
-
-@cache
-def _members_statement() -> Select[Any]:
-    """Active members with their names and their rows of one activity; members without rows come back once.
-
-    The maps come back as their stored JSON text, undecoded: an unchanged row is served from the memo of rendered
-    rows (:mod:`learnagg.services.agg_fragments`), whose key the text is.
-    """
-    m, u, a = group_member.c, users.c, user_activity_agg.c
-    rows = and_(a.activity_type == COURSE, a.activity_id == bindparam("activity_id"), a.user_id == m.user_id)
-    texts = (cast(a.agg, Text), cast(a.aggregates, Text), cast(a.agg_last_updated, Text))
-    return (
-        select(m.user_id, m.role, m.status, m.created_by, u.first_name, u.last_name)
-        .add_columns(a.context_id, *texts)
-        .select_from(group_member.outerjoin(users, u.id == m.user_id).outerjoin(user_activity_agg, rows))
-        .where(m.group_id == bindparam("group_id"), m.status == ACTIVE)
     )
 
 
@@ -230,23 +212,25 @@ def _keep(entries: list[dict[str, Any]], fields: Sequence[str] | None) -> list[d
     return entries if fields is None else [m for m in entries if group_metrics.keep_metric(m["metric"], fields)]
 
 
-def _activity_result(query: ActivityAggQuery, rows: Sequence[Any], now: int) -> dict[str, Any]:
-    """The result before ``metadata``: rendered rows spliced in, or with a ``fields`` filter, the rows decoded and
-    filtered entry by entry.
+def _activity_result(conn: Connection, query: ActivityAggQuery, rows: Sequence[Any], now: int) -> dict[str, Any]:
+    """The result before ``metadata``: memoised member entries spliced in, or with a ``fields`` filter, the rows
+    decoded and filtered entry by entry.
 
     Raises:
-        ApiError: 500 ERR_CALLING_GROUOP_API when a stored map is not valid JSON, like a failed read.
+        ApiError: 500 ERR_CALLING_GROUOP_API when a stored map is not valid JSON or a read fails.
     """
     args = (query.group_id, query.activity_id, query.activity_type)
     fields = query.fields
+    everyone = query.include_all_members
     try:
         if fields is None:
-            return agg_fragments.activity_agg(*args, rows, include_all_members=query.include_all_members, now=now)
+            fetch = activity_rows.fetcher(conn, query.activity_id) if activity_rows.uses_versions(conn, None) else None
+            return agg_fragments.activity_agg(*args, rows, include_all_members=everyone, now=now, fetch=fetch)
         members = agg_fragments.decoded(rows)
-    except ValueError as exc:
+    except (SQLAlchemyError, ValueError) as exc:
         log.error("group aggregate read failed: %s", first_line(exc))
         raise api_error("ERR_CALLING_GROUOP_API") from exc
-    result = group_metrics.activity_agg(*args, members, include_all_members=query.include_all_members, now=now)
+    result = group_metrics.activity_agg(*args, members, include_all_members=everyone, now=now)
     result["activity"]["agg"] = _keep(result["activity"]["agg"], fields)
     for member in result["members"]:
         member["agg"] = _keep(member["agg"], fields)
@@ -263,9 +247,9 @@ def activity_agg(
 ) -> Result:
     """The ``/v1/group/activity/agg`` result (docs/api.md#group-aggregates).
 
-    Two queries: the group with the subject's membership, then every active member joined with their name and
-    their rows of the activity. The result cache (docs/api.md#group-aggregates) sits between the two: authorisation is
-    always checked, a hit skips the rows.
+    The group with the subject's membership, then every active member joined with their name and their rows of the
+    activity (:mod:`learnagg.services.group_activity_rows`), then the metadata. The result cache
+    (docs/api.md#group-aggregates) sits after the first: authorisation is always checked, a hit skips the rest.
 
     Args:
         store: the database.
@@ -285,9 +269,10 @@ def activity_agg(
         if hit is not None:
             return orjson.Fragment(hit)
         params = {"group_id": query.group_id, "activity_id": query.activity_id}
-        rows = _read_rows(conn, _members_statement(), params)
+        versions = activity_rows.uses_versions(conn, query.fields)
+        rows = _read_rows(conn, activity_rows.members_statement(versions), params)
+        result = _activity_result(conn, query, rows, now)
         found = _read_metadata(conn, query.group_id, [query.activity_id], zone)
-    result = _activity_result(query, rows, now)
     result["activity"]["metadata"] = found.get(query.activity_id, {})
     if cache.enabled and result["members"]:  # docs/api.md#group-aggregates: only results with members are cached
         cache.put(key, orjson.dumps(result))
