@@ -44,6 +44,7 @@ def database_url(pg_server: PostgresServer, pg_template: str) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, spark: Any) -> Settings:
-    """Settings of the test database and the shared Spark session."""
+def settings(database_url: str) -> Settings:
+    """Settings of the test database and the shared Spark session's master (tests that run the engine in this
+    process use the fixture ``spark``)."""
     return Settings(database_url=database_url, spark=SPARK)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import delete
 
 from learnagg.adapters.objectstore import ObjectStore
@@ -19,6 +20,8 @@ from learnagg.entrypoints.cli import main
 from tests.batch.test_archival import at, attempt, metadata, sample, seed, snapshot
 from tests.spark.conftest import SPARK
 from tests.support import attempts
+
+pytestmark = pytest.mark.usefixtures("spark")  # the engine finds and reuses the shared session
 
 
 def tricky() -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 
 from learnagg.adapters.objectstore import ObjectStore
@@ -16,6 +17,8 @@ from learnagg.entrypoints.cli import main
 from tests.batch.test_archival import attempt, seed
 from tests.batch.test_exhaust_runner import BATCH, BATCH2, COURSE, row, submit, world
 from tests.spark.conftest import SPARK
+
+pytestmark = pytest.mark.usefixtures("spark")  # the engine finds and reuses the shared session
 
 
 def zips(blobs: ObjectStore) -> dict[str, bytes]:

@@ -18,6 +18,8 @@ from tests.batch import test_response_exhaust as response
 
 PROGRESS, RESPONSE = "progress-exhaust", "response-exhaust"
 
+pytestmark = pytest.mark.usefixtures("spark")  # the engine finds and reuses the shared session
+
 
 def both(app, blobs: ObjectStore, job: str, batch: str, course: str, channel: str | None = None) -> tuple[str, str]:
     """The report text of each engine (with the same row count)."""
