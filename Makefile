@@ -22,11 +22,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-demo
 	$(BIN)/learnagg demo
 
-## test: install, make sure PostgreSQL, Redis and headless Chromium are present (Debian packages), lint, run every test
+## test: install, make sure PostgreSQL, Redis, headless Chromium, Java and the PostgreSQL JDBC jar are present (Debian
+## packages), lint, run every test
 test: lint
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-redis.sh
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-spark.sh
 	$(BIN)/pytest -q
 
 ## lint: ruff (rules and format), mypy, the import contract (.importlinter) and the file-size rule
