@@ -7,7 +7,7 @@ A bounded in-process memo, keyed on (group, activity, user, context), holds each
 row it came from. An entry is served only while the row read now equals that row column for column, so any write to
 the row or the member (whoever makes it) is seen by the next read, which renders the entry afresh: invalidation is
 exact by construction, and an unchanged row is neither decoded nor encoded again. The entries are spliced into the
-answer as one ``orjson.Fragment``.
+answer as ``orjson.Fragment`` values.
 """
 
 from __future__ import annotations
@@ -195,8 +195,7 @@ def activity_agg(
     memo: FragmentMemo = MEMO,
     fetch: Fetch | None = None,
 ) -> dict[str, Any]:
-    """The ``/v1/group/activity/agg`` result without a ``fields`` filter, ``members`` one ``orjson.Fragment`` (or
-    ``[]``).
+    """The ``/v1/group/activity/agg`` result without a ``fields`` filter, each member an ``orjson.Fragment``.
 
     Encodes to the same bytes as :func:`learnagg.domain.group_metrics.activity_agg` over the decoded rows: members
     sorted by (userId, batchId), a member without rows first under a null batch, enrolmentCount over the users with
@@ -256,8 +255,8 @@ def activity_agg(
             "type": activity_type,
             "agg": [{"metric": "enrolmentCount", "lastUpdatedOn": max(stamps, default=now), "value": len(enrolled)}],
         },
-        # An empty list stays a list: the cache stores only results with members (docs/api.md#group-aggregates).
-        "members": orjson.Fragment(b"[" + b",".join([entry for _, entry in entries]) + b"]") if entries else [],
+        # Each entry is copied once, into the answer (one joined fragment would copy it twice).
+        "members": [orjson.Fragment(entry) for _, entry in entries],
     }
 
 

@@ -69,6 +69,9 @@ def _configure_sqlite(engine: Engine, url: URL) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         # Wait for the single write lock instead of failing at once when another process holds it.
         cur.execute("PRAGMA busy_timeout=30000")
+        # A 64 MiB page cache per connection (the default is 2 MiB): a 1,000-member group's rows span about 12 MiB
+        # of pages, read 40 % faster from the cache than from the file (docs/api.md#group-aggregates).
+        cur.execute("PRAGMA cache_size=-65536")
         cur.close()
 
     @event.listens_for(engine, "begin")
