@@ -182,6 +182,13 @@ def test_every_opaque_case_kept_verbatim_after_the_others():
     assert json.loads(rendered[0])["attempt_id"] == "z"
 
 
+def test_integer_last_attempted_on_is_epoch_ms_within_int64_only():
+    assert _parse_one_ts(_entry(last_attempted_on=2**63 - 1)) == 2**63 - 1
+    assert _parse_one_ts(_entry(last_attempted_on=-5)) == -5
+    assert _parse_one_ts(_entry(last_attempted_on=2**63)) is None
+    assert _parse_one_ts(_entry(last_attempted_on=1.5e3)) == 1500  # a double takes the general rule
+
+
 def test_unknown_legacy_zone_raises():
     with pytest.raises(ValueError, match="time zone"):
         parse_agg_details([], "Mars/Olympus_Mons")

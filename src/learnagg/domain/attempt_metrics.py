@@ -58,6 +58,11 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+# One decoder and one encoder for every entry: `json.loads`/`json.dumps` with options build a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _is_non_empty_string(value: object) -> TypeGuard[str]:
     # docs/reference/data-model.md#c8: a JSON string that is not empty or whitespace-only.
     return isinstance(value, str) and value.strip() != ""
@@ -108,6 +113,8 @@ def _legacy_date_ms(text: str, zone: ZoneInfo) -> int | None:
 
 def _last_attempted_on(entry: Mapping[str, object], zone: ZoneInfo) -> int | None:
     value = entry.get("last_attempted_on")
+    if type(value) is int:  # the written shape: epoch ms already
+        return value if _INT64_MIN <= value <= _INT64_MAX else None
     if value is None:
         # Legacy shape (b): epoch seconds, used only when last_attempted_on is absent or null.
         return _epoch_ms(entry.get("attempted_on"), 1000)
@@ -116,9 +123,16 @@ def _last_attempted_on(entry: Mapping[str, object], zone: ZoneInfo) -> int | Non
     return _epoch_ms(value, 1)
 
 
+def _finite(value: object) -> float | None:
+    # The written shape holds doubles: those skip the general rule.
+    if type(value) is float and math.isfinite(value):
+        return value
+    return finite_double(value)
+
+
 def _parse_entry(text: str, zone: ZoneInfo) -> AttemptRecord | None:
     try:
-        entry = json.loads(text, parse_constant=_reject_constant)
+        entry = _DECODER.decode(text) if type(text) is str else json.loads(text, parse_constant=_reject_constant)
     except (TypeError, ValueError, RecursionError):
         return None
     if not isinstance(entry, dict):
@@ -127,8 +141,8 @@ def _parse_entry(text: str, zone: ZoneInfo) -> AttemptRecord | None:
     content_id = entry.get("content_id")
     if not _is_non_empty_string(attempt_id) or not _is_non_empty_string(content_id):
         return None
-    score = finite_double(entry.get("score"))
-    max_score = finite_double(entry.get("max_score"))
+    score = _finite(entry.get("score"))
+    max_score = _finite(entry.get("max_score"))
     if score is None or max_score is None:
         return None
     return AttemptRecord(
@@ -275,7 +289,7 @@ def render_agg_details(
     """
     ordered = sorted(records, key=lambda r: (r.content_id, r.attempt_id))
     rendered = [
-        json.dumps(
+        _ENCODER.encode(
             {
                 "attempt_id": record.attempt_id,
                 "content_id": record.content_id,
@@ -284,9 +298,6 @@ def render_agg_details(
                 "last_attempted_on": record.last_attempted_on,
                 "type": entry_type,
             },
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
         )
         for record in ordered
     ]

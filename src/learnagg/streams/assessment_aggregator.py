@@ -83,7 +83,7 @@ class AssessmentAggregator:
         phases.lap(phases.HISTORY)
 
         attempt_rows: dict[tuple[str, ...], dict[str, Any]] = {}
-        patches: dict[tuple[str, str, str], MetricsPatch] = {}
+        touched: dict[Learner, int] = {}  # learners with attempts, in first-touch order: the clock of their last event
         certificates: list[tuple[str | None, str]] = []
         for _incoming, event, score in accepted:
             now = self.clock()
@@ -95,7 +95,9 @@ class AssessmentAggregator:
                     continue
             else:
                 result.counters["recompute"] += 1
-            attempt_id = self._aggregate(learner, learner_state, patches, now)
+            attempt_id = self._merge(learner_state)
+            if learner_state.history.records:
+                touched[learner] = now
             certificates.append(
                 (
                     None,
@@ -112,6 +114,7 @@ class AssessmentAggregator:
             )
             result.counters["success"] += 1
 
+        patches = {self._patch_key(learner): self._patch(state[learner], now) for learner, now in touched.items()}
         phases.lap(phases.AGGREGATE)
         scores.write_attempts(conn, self.dialect, list(attempt_rows.values()))
         scores.patch_activity_rows(conn, self.dialect, patches)
@@ -194,31 +197,32 @@ class AssessmentAggregator:
         }
         return True
 
-    def _aggregate(
-        self,
-        learner: Learner,
-        state: _LearnerState,
-        patches: dict[tuple[str, str, str], MetricsPatch],
-        now: int,
-    ) -> str:
-        """docs/jobs/assessment.md#score-aggregation for one learner; returns the attempt id the certificate request
-        carries."""
-        course_id, batch_id, user_id = learner
+    @staticmethod
+    def _merge(state: _LearnerState) -> str:
+        """docs/jobs/assessment.md#s3 for one learner after one event; returns the attempt id its certificate request
+        carries (docs/jobs/assessment.md#s7)."""
         live = (
             AttemptRecord(attempt_id, content_id, row.total_score, row.total_max_score, row.last_attempted_on)
             for (content_id, attempt_id), row in state.live.items()
         )
-        records = list(merge_attempts(state.history.records, live).values())
+        records = tuple(merge_attempts(state.history.records, live).values())
         if records:
-            metrics = content_metrics(records, self.settings.grading_method)
-            details = render_agg_details(records, state.history.opaque, self.settings.agg_details_type)
-            state.history = AttemptHistory(tuple(records), state.history.opaque)
-            key = (course_id, user_id, context_id(batch_id))
-            patch = patches.setdefault(key, MetricsPatch({}, {}))
-            patch.aggregates.update(metrics)
-            patch.agg_last_updated.update(dict.fromkeys(metrics, now))
-            patch.agg_details = details
+            state.history = AttemptHistory(records, state.history.opaque)
         return latest_attempt_id(records)
+
+    @staticmethod
+    def _patch_key(learner: Learner) -> tuple[str, str, str]:
+        course_id, batch_id, user_id = learner
+        return (course_id, user_id, context_id(batch_id))
+
+    def _patch(self, state: _LearnerState, now: int) -> MetricsPatch:
+        """docs/jobs/assessment.md#s4, docs/jobs/assessment.md#s5 once per learner and batch, from the learner's records
+        after its last event: its records only grow, so these metrics cover every key an earlier event of the batch
+        would have written, and the last event's clock is what each key's `agg_last_updated` would have ended with."""
+        records = state.history.records
+        metrics = content_metrics(records, self.settings.grading_method)
+        details = render_agg_details(records, state.history.opaque, self.settings.agg_details_type)
+        return MetricsPatch(metrics, dict.fromkeys(metrics, now), details)
 
 
 def _dumps(value: Any) -> str:
