@@ -20,6 +20,13 @@ class ArchivalSettings(BaseModel):
     lease_seconds: float = Field(
         default=60, gt=0, le=3600, description="Seconds a run claims a partition (or archive), renewed while it works."
     )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="Processes that archive partitions (and delete archives) at once, each under its own lease; "
+        "0: one per core.",
+    )
 
 
 class MigrationSettings(BaseModel):

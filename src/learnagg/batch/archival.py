@@ -14,19 +14,21 @@ together on any number of machines archive each partition exactly once (docs/bat
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, Select, Text, and_, cast, func, literal_column, select
+from sqlalchemy import BigInteger, Connection, Text, and_, cast, func, literal_column, select
 from sqlalchemy.engine import Row
 
 from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
 from learnagg.adapters.store.batch_leases import Lease, LeaseLost
+from learnagg.adapters.store.raw_cursor import raw_chunks
 from learnagg.adapters.store.tables import archival_metadata, assessment_aggregator
 from learnagg.app import App
+from learnagg.batch.archival_pool import run_pool, worker_count
 from learnagg.batch.archival_scope import ArchivalScope, resolve_scope, scope_filter
 from learnagg.batch.claims import Claimer
 from learnagg.batch.progress import NoProgress, Progress
@@ -177,6 +179,12 @@ class ArchiveSummary:
         """The summary as a JSON-ready dict."""
         return {"mode": "archive", **asdict(self)}
 
+    def add(self, other: ArchiveSummary) -> None:
+        """Count what another process did for this run (its partitions are already counted here)."""
+        for name in ("archived", "skipped_archived", "skipped_iterations", "failed", "rows", "bytes"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failures.extend(other.failures)
+
 
 def run_archive(
     app: App,
@@ -220,21 +228,44 @@ def run_archive(
     progress.start(STEP, sum(p.rows for p in todo), files=len(todo))
 
     def work(part: Partition, lease: Lease) -> None:
-        with app.store.read() as conn:  # again, under the lease: another run may have archived it meanwhile
-            meta = load_metadata(conn, [part.request_id]).get(part.request_id)
-        if meta is not None and meta.archival_status == SUCCESS:
-            summary.skipped_archived += 1
-        elif meta is not None and (meta.iteration or 0) >= MAX_ITERATIONS:
-            summary.skipped_iterations += 1
-        else:
-            _archive_partition(app, blobs, part, meta, summary, progress, lease)
-            return
+        _work_partition(app, blobs, part, lease, summary, progress)
+
+    def child_work(part: Partition, lease: Lease) -> ArchiveSummary:
+        delta = ArchiveSummary()
+        _work_partition(app, blobs, part, lease, delta, NoProgress())
+        return delta
+
+    def done(part: Partition, delta: ArchiveSummary) -> None:
+        summary.add(delta)
         progress.advance(STEP, part.rows, files=1)
 
-    claims = Claimer[Partition](app, lease_name, app.settings.archival.lease_seconds).run(todo, work)
+    lease_seconds = app.settings.archival.lease_seconds
+    workers = worker_count(app.settings.archival.workers, len(todo))
+    if workers == 1:
+        claims = Claimer[Partition](app, lease_name, lease_seconds).run(todo, work)
+    else:
+        claims = run_pool(
+            app, todo, name=lease_name, lease_seconds=lease_seconds, workers=workers, work=child_work, done=done
+        )
     summary.held, summary.lost = claims.held, claims.lost
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def _work_partition(
+    app: App, blobs: ObjectStore, part: Partition, lease: Lease, summary: ArchiveSummary, progress: Progress
+) -> None:
+    """Archive one claimed partition unless another run archived it meanwhile."""
+    with app.store.read() as conn:  # again, under the lease: another run may have archived it meanwhile
+        meta = load_metadata(conn, [part.request_id]).get(part.request_id)
+    if meta is not None and meta.archival_status == SUCCESS:
+        summary.skipped_archived += 1
+    elif meta is not None and (meta.iteration or 0) >= MAX_ITERATIONS:
+        summary.skipped_iterations += 1
+    else:
+        _archive_partition(app, blobs, part, meta, summary, progress, lease)
+        return
+    progress.advance(STEP, part.rows, files=1)
 
 
 def lease_name(unit: Partition | str) -> str:
@@ -351,26 +382,3 @@ def _write_partition(
             writer.write_lines(archive_lines(rows, _orjson_dumps, orjson.loads), len(rows))
             on_rows(len(rows))
         return writer.close()
-
-
-def raw_chunks(conn: Connection, stmt: Select[Any], size: int) -> Iterator[list[tuple[Any, ...]]]:
-    """The rows of ``stmt`` as plain tuples, ``size`` at a time, straight from the driver's cursor in ``conn``'s
-    transaction: a server-side cursor on PostgreSQL, ``fetchmany`` on SQLite; at most ``size`` rows in memory.
-
-    Only for statements whose columns need no result processing (text, integers, doubles).
-    """
-    compiled = stmt.compile(dialect=conn.dialect)
-    params: Any = compiled.params
-    if conn.dialect.positional:
-        params = [compiled.params[name] for name in compiled.positiontup or ()]
-    raw: Any = conn.connection.dbapi_connection
-    postgres = conn.dialect.name == "postgresql"
-    cursor = raw.cursor(name=f"learnagg_raw_{id(stmt):x}") if postgres else raw.cursor()
-    try:
-        if postgres:
-            cursor.itersize = size
-        cursor.execute(str(compiled), params)
-        while rows := cursor.fetchmany(size):
-            yield rows
-    finally:
-        cursor.close()

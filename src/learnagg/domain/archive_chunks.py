@@ -22,6 +22,7 @@ from learnagg.domain.archive_csv import (
 )
 
 # The key order PostgreSQL's jsonb gives an object's keys (shorter first, then bytewise): its text of a question.
+_QUOTE, _QUOTES = "\"", "\"\""
 JSONB_KEYS = tuple(sorted(QUESTION_KEYS, key=lambda k: (len(k), k.encode())))
 
 
@@ -100,7 +101,7 @@ def archive_lines(rows: Sequence[Sequence[Any]], dumps: Dumps, loads: Loads) -> 
     for head, q in zip(heads, questions, strict=True):
         text = archive_question(q, dumps, loads)
         if '"' in text or "," in text:
-            out.append(f'{head},"{text.replace(chr(34), chr(34) * 2)}"\n')
+            out.append(f'{head},"{text.replace(_QUOTE, _QUOTES)}"\n')
         else:
             out.append(f"{head},{text}\n")
     return "".join(out)
