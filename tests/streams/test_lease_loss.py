@@ -14,12 +14,13 @@ from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from learnagg import bootstrap
 from learnagg.adapters.store import schema
 from learnagg.adapters.store.store import Store
+from learnagg.adapters.store.tables import consumer_offset
 from learnagg.settings import Settings
 from tests.streams.test_partitions import _events
 from tests.streams.test_worker_crash import _comparable
@@ -165,3 +166,22 @@ def test_a_worker_resumed_past_its_lease_rolls_its_batch_back(app, tmp_path) -> 
     rows, counters = _reference(tmp_path, events)
     assert _committed(summary) == counters  # the refused batch was done again, and counted once
     assert _comparable(app) == rows
+
+
+def test_a_batch_of_one_job_renews_the_due_leases_of_the_workers_other_jobs(app) -> None:
+    publish(app, "assess", _events(20))
+    worker = bootstrap.build_worker(app, [JOB, "certificate-pre-processor"], owner="host-a:1")
+    assess, certificates = worker.consumers
+    for consumer in worker.consumers:
+        assert consumer.ownership.refresh(force=True) == [0]
+    before = _lease_until(app, "certificate-pre-processor")
+    time.sleep(0.01)
+    certificates.ownership._due = 0.0  # its renewal is due while the other job works through a long round
+    assert assess._run_batch(0) == 20
+    assert _lease_until(app, "certificate-pre-processor") > before
+
+
+def _lease_until(app: bootstrap.App, job: str) -> int:
+    with app.store.read() as conn:
+        stmt = select(consumer_offset.c.lease_until).where(consumer_offset.c.consumer == job)
+        return conn.execute(stmt).scalar_one()

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
+import pytest
 from sqlalchemy import insert, select, text
 
 from learnagg import bootstrap
 from learnagg.adapters.bus.outbox import Outbox
+from learnagg.adapters.bus.redis_streams import RedisStreamsLog
 from learnagg.adapters.store import schema
 from learnagg.adapters.store.store import Store
 from learnagg.adapters.store.tables import applied_mid, consumer_offset, event_log
+from learnagg.bench.redisserver import RedisServer
 from learnagg.domain.messages import issue_certificate_request
 from learnagg.entrypoints.cli import main
 from learnagg.settings import Settings
 from tests.streams.test_partitions import _events
 from tests.streams.test_worker_crash import _comparable
-from tests.support import drain, publish, topic_events
+from tests.support import TestClock, drain, publish, topic_events
 
 JOB = "assessment-aggregator"
 
@@ -36,7 +41,18 @@ def _crash_after_commit(app: bootstrap.App) -> None:
         pass
 
 
-def test_a_crash_between_commit_and_relay_loses_nothing(app, tmp_path) -> None:
+@pytest.fixture
+def redis_app(database_url: str, redis_server: RedisServer, clock: TestClock) -> Iterator[bootstrap.App]:
+    """The application with its bus on a flushed database of the private Redis (one partition per topic)."""
+    application = bootstrap.build(Settings(database_url=database_url, bus_url=redis_server.url(13)), clock=clock)
+    assert isinstance(application.log, RedisStreamsLog)
+    application.log.client.flushdb()
+    yield application
+    application.log.close()
+    application.close()
+
+
+def _crash_then_restart_loses_nothing(app: bootstrap.App, tmp_path: Path) -> dict:
     events = [*_events(120), "{not json"]
     publish(app, "assess", events)
     _crash_after_commit(app)
@@ -48,7 +64,6 @@ def test_a_crash_between_commit_and_relay_loses_nothing(app, tmp_path) -> None:
     certificates = topic_events(app, "certificate")
     assert len({e["mid"] for e in certificates}) == len(certificates) == 120
     [failed] = topic_events(app, "telemetry.assess.failed")
-    assert failed["metadata"]["failed_id"] == f"{JOB}:0:121"
 
     url = f"sqlite:///{tmp_path}/reference.db"
     store = Store(url)
@@ -60,9 +75,22 @@ def test_a_crash_between_commit_and_relay_loses_nothing(app, tmp_path) -> None:
         assert _comparable(app) == _comparable(reference)
     finally:
         reference.close()
+    return failed
 
 
-def test_a_relay_run_twice_emits_nothing_twice(app) -> None:
+def test_a_crash_between_commit_and_relay_loses_nothing(app, tmp_path) -> None:
+    failed = _crash_then_restart_loses_nothing(app, tmp_path)
+    assert failed["metadata"]["failed_id"] == f"{JOB}:0:121"
+
+
+def test_a_crash_between_commit_and_relay_loses_nothing_on_redis(redis_app, tmp_path) -> None:
+    failed = _crash_then_restart_loses_nothing(redis_app, tmp_path)
+    with redis_app.store.read() as conn:
+        last = redis_app.log.read(conn, redis_app.topics.assess)[-1].seq  # type: ignore[attr-defined]
+    assert failed["metadata"]["failed_id"] == f"{JOB}:0:{last}"  # the position of the bad event: the last one
+
+
+def _relay_twice(app: bootstrap.App) -> None:
     publish(app, "assess", _events(40))
     _crash_after_commit(app)
     outbox = Outbox(app.store.dialect)
@@ -71,6 +99,35 @@ def test_a_relay_run_twice_emits_nothing_twice(app) -> None:
     with app.store.write() as conn:
         assert outbox.relay(conn, app.log, 0) == 0
     assert len(topic_events(app, "certificate")) == 40
+
+
+def test_a_relay_run_twice_emits_nothing_twice(app) -> None:
+    _relay_twice(app)
+
+
+def test_a_relay_run_twice_emits_nothing_twice_to_a_consumer_on_redis(redis_app) -> None:
+    _relay_twice(redis_app)
+    # A relay that appended and then crashed before deleting its rows appends them again (same mids) ...
+    outbox = Outbox(redis_app.store.dialect)
+    requests = [issue_certificate_request(course_id="do_c", batch_id="b-1", user_id=f"u-{n}", now=1) for n in range(5)]
+    with redis_app.store.write() as conn:
+        outbox.add(
+            conn,
+            redis_app.topics.certificate_request,
+            [(None, orjson.dumps(r).decode()) for r in requests],
+            1,
+            consumer=JOB,
+            partition=0,
+        )
+    with pytest.raises(RuntimeError), redis_app.store.write() as conn:
+        outbox.relay(conn, redis_app.log, 0)
+        raise RuntimeError("crash before the relayed rows are deleted")
+    with redis_app.store.write() as conn:
+        assert outbox.relay(conn, redis_app.log, 0) == 5
+    assert len(topic_events(redis_app, "certificate")) == 50
+    # ... and the consumer applies each mid once.
+    [consumer] = drain(redis_app, ["certificate-pre-processor"]).consumers
+    assert consumer.counters["total"] == 45 and consumer.counters["duplicate"] == 5
 
 
 def test_concurrent_relays_move_each_row_once(app) -> None:

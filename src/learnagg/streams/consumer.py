@@ -120,7 +120,6 @@ class JobConsumer(LoopService):
             relay_every=self.ownership.lease_ms / 3000,
         )
         self.drain = False  # set by `Worker.start(until_idle=True)`: wait for partitions held by others
-        self.peers: list[JobConsumer] = [self]  # the jobs of the same worker (set by `Worker`)
         self._turn = 0
 
     def run_once(self) -> int:
@@ -173,9 +172,7 @@ class JobConsumer(LoopService):
         started = time.perf_counter()
         phases.lap(None)
         try:
-            for peer in self.peers:  # every job of the worker renews its leases when due: a round may outlast one
-                peer.ownership.refresh()
-            if partition not in self.ownership.owned:
+            if not self.ownership.holds(partition):
                 return 0
             with self.store.write() as conn:
                 self.ownership.bound_stall(conn)
@@ -339,8 +336,7 @@ class Worker(LoopService):
         """Take the consumers; ``max_retries`` bounds consecutive failures of one batch (None: retry forever)."""
         super().__init__()
         self.consumers = list(consumers)
-        for consumer in self.consumers:
-            consumer.peers = self.consumers
+        PartitionOwnership.group([c.ownership for c in self.consumers])  # renewed together
         self.poll_interval = poll_interval
         self.max_retries = max_retries
         self._until_idle = False

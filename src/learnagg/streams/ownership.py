@@ -51,6 +51,19 @@ class PartitionOwnership:
         self.owned: list[int] = []
         self.count = 0  # the topic's partition count, once known
         self._due = 0.0  # time.monotonic() of the next renewal
+        self.peers: list[PartitionOwnership] = [self]  # the ownerships of the worker's jobs (see `group`)
+
+    @staticmethod
+    def group(members: Sequence[PartitionOwnership]) -> None:
+        """Renew the leases of one worker's jobs together: a round of all its jobs may outlast a lease."""
+        for member in members:
+            member.peers = list(members)
+
+    def holds(self, partition: int) -> bool:
+        """Renew every due lease of the worker's jobs (before each batch); whether ``partition`` is still held."""
+        for peer in self.peers:
+            peer.refresh()
+        return partition in self.owned
 
     def refresh(self, *, force: bool = False) -> list[int]:
         """Renew the membership and leases when due; return the partitions held."""
