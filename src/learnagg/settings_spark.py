@@ -48,5 +48,5 @@ class SparkSettings(BaseModel):
     wave_partitions: int = Field(
         default=0,
         ge=0,
-        description="Archive partitions claimed and written per Spark job; 0: four per core of the cluster.",
+        description="Archive partitions claimed and written per Spark job; 0: four per core, at least 64.",
     )

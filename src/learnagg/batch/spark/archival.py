@@ -47,6 +47,7 @@ from learnagg.errors import LearnaggError, first_line
 
 _a = assessment_aggregator.c
 ORDER = ("user_id", "content_id", "attempt_id")
+WAVE_MIN = 64  # partitions per Spark job at least: a job costs about a second whatever its size
 # The 12 archived columns, the question as its stored JSON text (parsed row by row by the writer, as in the python
 # engine).
 _QUERY = select(*(_a[c] for c in ac.COLUMNS[:-1]), cast(_a.question, Text).label("question"))
@@ -154,7 +155,7 @@ def run_archive_spark(
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
     spark = spark_session(app.settings)
-    size = app.settings.spark.wave_partitions or 4 * spark.sparkContext.defaultParallelism
+    size = app.settings.spark.wave_partitions or max(WAVE_MIN, 4 * spark.sparkContext.defaultParallelism)
     location = blob_location(blobs)
     query = sql_text(_QUERY)
 

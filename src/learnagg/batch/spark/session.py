@@ -3,6 +3,7 @@ reused, and the JDBC connection to the store."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -86,6 +87,7 @@ def spark_session(settings: Settings) -> SparkSession:
             f"spark.jdbc_jar {s.jdbc_jar!r} is missing: install the Debian package libpostgresql-jdbc-java or set "
             "LEARNAGG_SPARK__JDBC_JAR"
         )
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # its connection chatter at exit is not ours to report
     with _lock:
         active = SparkSession.getActiveSession()
         if active is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -219,12 +219,45 @@ def _api_table(r: ApiBenchResult) -> Table:
     return table
 
 
+ENGINE_HELP = "python: this benchmark; spark: the python and the spark engine on PostgreSQL (docs/spark.md)."
+
+
+def _engines(engine: str) -> bool:
+    if engine not in ("python", "spark"):
+        raise InputError(f"--engine {engine!r}: use python or spark")
+    return engine == "spark"
+
+
+def _print_engines(result: dict[str, Any], as_json: bool) -> None:
+    """The engine comparison: one row per job and engine."""
+    if as_json:
+        echo_json(result)
+        return
+    sizes = ", ".join(f"{k} {v:,}" for k, v in result["sizes"].items())
+    table = Table(title=f"learnagg bench {result['benchmark']} --engine spark ({sizes})")
+    for name in ("job", "engine", "rows", "seconds", "rows/s", "driver peak MiB", "driver JVM peak MiB"):
+        table.add_column(name, justify="left" if name in ("job", "engine") else "right")
+    for r in result["runs"]:
+        jvm = f"{r['jvm_peak_mib']:,.0f}" if r["engine"] == "spark" else ""
+        table.add_row(
+            r["job"], r["engine"], f"{r['rows']:,}", f"{r['seconds']:.2f}", f"{r['rows_per_s']:,.0f}",
+            f"{r['driver_peak_mib']:,.0f}", jvm,
+        )  # fmt: skip
+    Console().print(table)
+    print(
+        f"identical outputs: {result['identical']}; Spark {result['spark_master']} started in "
+        f"{result['spark_start_seconds']} s (not timed); {result['cores']} cores, {result['memory_gib']} GiB, "
+        f"PostgreSQL {result['postgres_version']}"
+    )
+
+
 @app.command("archive")
 def archive(
     rows: Annotated[int, typer.Option("--rows", help="N: assessment_aggregator rows to archive and delete.")] = 100_000,
     backend: Annotated[str, typer.Option("--backend", help="sqlite or postgres.")] = "sqlite",
     questions: Annotated[int, typer.Option("--questions", help="Q: questions per attempt row.")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    engine: Annotated[str, typer.Option("--engine", help=ENGINE_HELP)] = "python",
 ) -> None:
     """Rows per second of `archive run` and of `archive delete` (verify + delete), and the peak memory of each.
 
@@ -235,6 +268,11 @@ def archive(
     """
     from learnagg.bench.archive import ArchiveBenchConfig, run_archive_bench
 
+    if _engines(engine):
+        from learnagg.bench.spark_engine import run_archive_engines
+
+        _print_engines(run_archive_engines(rows, questions, progress=phase_lines("bench")).to_json(), as_json)
+        return
     config = ArchiveBenchConfig(backend, rows, questions)
     config.validate()
     result = run_archive_bench(config, progress=phase_lines("bench"))
@@ -277,6 +315,7 @@ def exhaust(
         int, typer.Option("--question-rows", help="R: question rows of the response batch, half archived.")
     ] = 1_000_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    engine: Annotated[str, typer.Option("--engine", help=ENGINE_HELP)] = "python",
 ) -> None:
     """Time and peak RSS of the progress exhaust (E enrolments x A assessments) and the response exhaust (R rows).
 
@@ -292,6 +331,12 @@ def exhaust(
         run_exhaust_bench,
     )
 
+    if _engines(engine):
+        from learnagg.bench.spark_engine import run_exhaust_engines
+
+        result = run_exhaust_engines(enrolments, assessments, question_rows, progress=phase_lines("bench"))
+        _print_engines(result.to_json(), as_json)
+        return
     config = ExhaustBenchConfig(backend, enrolments, assessments, question_rows)
     config.validate()
     r = run_exhaust_bench(config, progress=phase_lines("bench"))
