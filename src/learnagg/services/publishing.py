@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection
 
 from learnagg.adapters.bus.log import EventLog
-from learnagg.adapters.bus.outbox import Outbox
+from learnagg.adapters.bus.outbox import RELAY_CHUNK, Outbox
 from learnagg.adapters.store.store import Store
 from learnagg.app import App
 from learnagg.domain.clock import Clock
@@ -62,9 +62,9 @@ def relay(store: Store, bus: EventLog, clock: Clock, outbox: Outbox | None = Non
     moved = 0
     while True:
         with store.write() as conn:
-            count = outbox.relay(conn, bus, clock())
+            count = outbox.relay(conn, bus, clock(), limit=RELAY_CHUNK)
         moved += count
-        if count == 0:
+        if count < RELAY_CHUNK:  # a short chunk emptied the outbox: rows committed since are their producers' to relay
             return moved
 
 
