@@ -1,7 +1,7 @@
 """Activity metadata of the group aggregates (docs/api.md "Group aggregates: metadata and fields").
 
-Two queries for any number of activities, in the caller's read transaction: the courses, then the batches of
-those courses in which an active member of the group holds an active enrolment.
+One query for any number of activities, in the caller's read transaction: the courses, each joined with the batches
+of that course in which an active member of the group holds an active enrolment.
 """
 
 from __future__ import annotations
@@ -18,17 +18,10 @@ from learnagg.domain.platform import ACTIVE
 
 
 @cache
-def _courses_statement() -> Select[Any]:
-    c = course.c
-    return select(c.course_id, c.name, c.status, c.leaf_nodes_count).where(
-        c.course_id.in_(bindparam("activity_ids", expanding=True))
-    )
-
-
-@cache
-def _batches_statement() -> Select[Any]:
-    """Batches of the courses where an active member has an active enrolment, each once, sorted by id."""
-    b, e, m = course_batch.c, user_enrolments.c, group_member.c
+def _metadata_statement() -> Select[Any]:
+    """The courses, each with the batches where an active member has an active enrolment (each once, sorted by id),
+    or once with nulls when there is none: one query."""
+    c, b, e, m = course.c, course_batch.c, user_enrolments.c, group_member.c
     enrolled = (
         select(e.courseid, e.batchid)
         .select_from(group_member.join(user_enrolments, e.userid == m.user_id))
@@ -41,12 +34,13 @@ def _batches_statement() -> Select[Any]:
         .distinct()
         .subquery()
     )
+    batches = course_batch.join(enrolled, and_(enrolled.c.courseid == b.courseid, enrolled.c.batchid == b.batchid))
     return (
-        select(b.courseid, b.batchid, b.name, b.status, b.start_date, b.end_date)
-        .select_from(
-            course_batch.join(enrolled, and_(enrolled.c.courseid == b.courseid, enrolled.c.batchid == b.batchid))
-        )
-        .order_by(b.courseid, b.batchid)
+        select(c.course_id, c.name, c.status, c.leaf_nodes_count)
+        .add_columns(b.batchid, b.name, b.status, b.start_date, b.end_date)
+        .select_from(course.outerjoin(batches, b.courseid == c.course_id))
+        .where(c.course_id.in_(bindparam("activity_ids", expanding=True)))
+        .order_by(c.course_id, b.batchid)
     )
 
 
@@ -63,12 +57,18 @@ def metadata(conn: Connection, group_id: str, activity_ids: Sequence[str], zone:
     if not ids:
         return {}
     found: dict[str, dict[str, Any]] = {}
-    for course_id, name, status, leaf_nodes in conn.execute(_courses_statement(), {"activity_ids": ids}):
-        found[course_id] = {"name": name, "status": status, "leafNodesCount": leaf_nodes, "batches": []}
     params = {"group_id": group_id, "activity_ids": ids}
-    for course_id, batch_id, name, status, start, end in conn.execute(_batches_statement(), params):
+    for course_id, course_name, course_status, leaf_nodes, *batch in conn.execute(_metadata_statement(), params):
         held = found.get(course_id)
-        if held is not None:
+        if held is None:
+            held = found[course_id] = {
+                "name": course_name,
+                "status": course_status,
+                "leafNodesCount": leaf_nodes,
+                "batches": [],
+            }
+        batch_id, name, status, start, end = batch
+        if batch_id is not None:  # not a course without such batches
             held["batches"].append(
                 {
                     "batchId": batch_id,
