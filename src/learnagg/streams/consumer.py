@@ -176,7 +176,8 @@ class JobConsumer(LoopService):
                 return 0
             with self.store.write() as conn:
                 self.ownership.bound_stall(conn)
-                events = self.log.fetch(conn, self.consumer, self.input_topic, self.batch_size, partition)
+                limit = self.ownership.batch_limit(partition, self.batch_size)
+                events = self.log.fetch(conn, self.consumer, self.input_topic, limit, partition)
                 phases.lap(phases.FETCH)
                 if not events:
                     self.consecutive_failures = 0
@@ -218,8 +219,7 @@ class JobConsumer(LoopService):
             return 0
         except Exception as exc:
             self.delivery.emitter.added = 0
-            # docs/reference/data-model.md#reports-and-archival: an internal error does not advance the offset; the
-            # batch is retried as a whole.
+            # An internal error does not advance the offset: the batch is retried whole (docs/event-log.md).
             self._failed_attempt(exc)
             raise
         phases.lap(phases.COMMIT)

@@ -14,6 +14,8 @@ from learnagg.adapters.store.store import Store
 
 log = logging.getLogger(__name__)
 
+MAX_HALVINGS = 16  # a batch size is halved at most this often (500 → 1 after 9)
+
 
 def wall_ms() -> int:
     """Epoch milliseconds of the real clock (leases are shared between machines: never a test clock)."""
@@ -51,6 +53,7 @@ class PartitionOwnership:
         self.owned: list[int] = []
         self.count = 0  # the topic's partition count, once known
         self._due = 0.0  # time.monotonic() of the next renewal
+        self.halvings: dict[int, int] = {}  # per partition: how often its batch size was halved after a lost lease
         self.peers: list[PartitionOwnership] = [self]  # the ownerships of the worker's jobs (see `group`)
 
     @staticmethod
@@ -105,10 +108,19 @@ class PartitionOwnership:
             conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {self.lease_ms}"))
 
     def lost(self, partition: int) -> None:
-        """Forget a partition whose lease was taken; the next round renews the leases first."""
+        """Forget a partition whose lease was taken; the next round renews the leases first.
+
+        The partition's next batches are half as large: a batch that outlasts the lease (an overloaded machine, a
+        batch size too large for ``worker.lease_seconds``) is refused at commit, and would be forever at its size.
+        """
         if partition in self.owned:
             self.owned.remove(partition)
+        self.halvings[partition] = min(self.halvings.get(partition, 0) + 1, MAX_HALVINGS)
         self._due = 0.0
+
+    def batch_limit(self, partition: int, batch_size: int) -> int:
+        """The events to fetch for the next batch of ``partition``: ``batch_size``, halved after each lost lease."""
+        return max(1, batch_size >> self.halvings.get(partition, 0))
 
     def unowned_backlog(self) -> int:
         """Partitions this worker should drain but does not hold and that still have events (``--until-idle``)."""
