@@ -13,7 +13,8 @@ answer as ``orjson.Fragment`` values.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -122,6 +123,11 @@ class FragmentMemo:
             self._held.clear()
             self._bytes = 0
 
+    @property
+    def held(self) -> Mapping[tuple[str, ...], Rendered]:
+        """The entries by (group_id, activity_id, user_id, context_id); one is valid for a row equal to its ``row``."""
+        return self._held
+
     def get(self, group_id: str, activity_id: str, row: tuple[Any, ...]) -> Rendered | None:
         """The entry rendered from this very row (``context_id`` not None), or None."""
         held = self._held.get((group_id, activity_id, row[0], row[6]))
@@ -222,17 +228,18 @@ def activity_agg(
     found: list[Rendered] = []
     missed: list[tuple[Any, ...]] = []
     places: list[int] = []
-    get = memo.get
+    held_by_key = memo.held  # read inline: this loop runs once per member of every answer
     for raw in rows:
         row = tuple(raw)
-        if row[6] is None:  # a member without rows
+        ctx = row[6]
+        if ctx is None:  # a member without rows
             if include_all_members:
                 r = RawRow._make((*row[:7], None, None, None))
                 entry = _entry(r, group_metrics.display_name(r.first_name, r.last_name), None, [])
                 keyed.append(((r.user_id, ""), orjson.dumps(entry)))
             continue
-        held = get(group_id, activity_id, row)
-        if held is None:
+        held = held_by_key.get((group_id, activity_id, row[0], ctx))
+        if held is None or held.row != row:
             missed.append(row)
             places.append(len(keyed))
             keyed.append(None)
@@ -247,7 +254,7 @@ def activity_agg(
     enrolled = {item.sort_key[0] for item in found}
     stamps = [item.latest for item in found if item.latest is not None]
     entries = [item for item in keyed if item is not None]
-    entries.sort(key=_first)
+    entries.sort(key=itemgetter(0))
     return {
         "groupId": group_id,
         "activity": {
@@ -258,10 +265,6 @@ def activity_agg(
         # Each entry is copied once, into the answer (one joined fragment would copy it twice).
         "members": [orjson.Fragment(entry) for _, entry in entries],
     }
-
-
-def _first(item: tuple[tuple[str, str], bytes]) -> tuple[str, str]:
-    return item[0]
 
 
 def _entry(row: RawRow, name: str, batch: str | None, agg: object) -> dict[str, Any]:
