@@ -100,6 +100,7 @@ def test_the_response_report_is_the_same_on_both_engines_with_archives(app, blob
     assert spark == python
     python, spark = both(app, blobs, RESPONSE, response.BATCH, response.COURSE, channel="org-2")
     assert spark == python
+    assert blobs.list_keys("tmp") == []  # the slices' part objects are gone
 
 
 def test_an_unreadable_archive_fails_the_batch_with_the_same_message(app, blobs):

@@ -2,15 +2,18 @@
 the python engine's (`learnagg.batch.progress_exhaust`, `learnagg.batch.response_exhaust`).
 
 A batch is cut into slices of learners (`spark.slice_learners`, by User UUID in code-point order); each Spark task
-reads its slice over JDBC and formats its lines with the domain's report functions. The driver writes the header and
-then each slice's text in slice order as it arrives (one slice in memory at a time), so the file is the same stream
-the python engine writes. The response report also reads the batch's archives, one task per file; archived and live
-attempts meet by learner in one shuffle into the same slices.
+reads its slice over JDBC, formats its lines with the domain's report functions and writes them to a part object in
+the object store. All slices run at once; the driver then writes the header and copies the parts in slice order
+(streamed, a MiB at a time), so the file is the same stream the python engine writes. The response report also
+reads the batch's archives, one task per file; archived and live attempts meet by learner in one shuffle into the
+same slices.
 """
 
 from __future__ import annotations
 
+import codecs
 import itertools
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
@@ -40,7 +43,8 @@ from learnagg.domain import reports
 from learnagg.domain.numbers import truncated_int
 from learnagg.errors import NotFound, first_line
 
-BLOCK_LINES = 2000  # lines per block a task hands to the driver
+BLOCK_LINES = 2000  # lines per block a task writes
+PART_READ = 1 << 20  # bytes per read while the driver copies the parts
 _JSON_COLUMNS = ("contentstatus", "certificates", "issued_certificates", "agg", "aggregates")
 ELIGIBLE, LIVE, ARCHIVED, ERROR = 0, 1, 2, 3  # kinds of the response job's records
 
@@ -57,18 +61,59 @@ def write_report_spark(
     jdbc = jdbc_for(app.settings.database_url)
     try:
         if dx.REPORT_KEYS[job_id] == "progress":
-            return write_progress_spark(app, jdbc, batch_id, out, channel=channel)
+            return write_progress_spark(app, jdbc, blobs, batch_id, out, channel=channel)
         return write_response_spark(app, jdbc, blobs, batch_id, course_id, out, channel=channel)
     except NotFound:
         raise BatchError(f"Batch {batch_id} does not exist") from None
 
 
-def _emit(out: TextIO, blocks: Iterable[tuple[int, str]]) -> int:
-    rows = 0
-    for count, text in blocks:
-        out.write(text)
-        rows += count
-    return rows
+def _gather(app: App, blobs: ObjectStore, out: TextIO, blocks: Any) -> int:
+    """Run the job (every slice at once), each task writing its slice's text to a part object; then copy the parts
+    to ``out`` in slice order and remove them. Returns the rows.
+
+    Raises:
+        ArchiveUnreadable: a task met an unreadable archive (the first such file in key order is named).
+    """
+    prefix = f"tmp/spark-report-{uuid.uuid4().hex}/"
+    try:
+        results = sorted(blocks.mapPartitionsWithIndex(_part_task(blob_location(blobs), prefix)).collect())
+        errors = [error for _, _, error in results if error is not None]
+        if errors:
+            raise ArchiveUnreadable(max(errors)[1])
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        for index, _, _ in results:
+            with blobs.open_read(_part(prefix, index)) as f:
+                while data := f.read(PART_READ):
+                    out.write(decoder.decode(data))
+            blobs.delete(_part(prefix, index))
+        out.write(decoder.decode(b"", final=True))
+        return sum(rows for _, rows, _ in results)
+    finally:
+        for key in blobs.list_keys(prefix):
+            blobs.delete(key)
+
+
+def _part(prefix: str, index: int) -> str:
+    return f"{prefix}part-{index:05d}"
+
+
+def _part_task(blob_url: str, prefix: str) -> Callable[[int, Iterable[tuple[int, str]]], Iterator[Any]]:
+    """A slice's blocks into its part object; an error block (a negative count) is handed back instead."""
+
+    def run(index: int, blocks: Iterable[tuple[int, str]]) -> Iterator[tuple[int, int, tuple[int, str] | None]]:
+        blobs = ObjectStore(blob_url)
+        rows = 0
+        error = None
+        with blobs.open_write(_part(prefix, index)) as out:
+            for count, text in blocks:
+                if count < 0:
+                    error = (count, text)
+                    continue
+                out.write(text.encode("utf-8"))
+                rows += count
+        yield index, rows, error
+
+    return run
 
 
 def _blocks(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
@@ -79,7 +124,9 @@ def _blocks(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
 # -- progress ------------------------------------------------------------------------------------------------
 
 
-def write_progress_spark(app: App, jdbc: Jdbc, batch_id: str, out: TextIO, *, channel: str | None = None) -> int:
+def write_progress_spark(
+    app: App, jdbc: Jdbc, blobs: ObjectStore, batch_id: str, out: TextIO, *, channel: str | None = None
+) -> int:
     """The progress report (`learnagg.batch.progress_exhaust.write_progress_report`) with one task per slice.
 
     Raises:
@@ -92,8 +139,7 @@ def write_progress_spark(app: App, jdbc: Jdbc, batch_id: str, out: TextIO, *, ch
     out.write(reports.csv_line(ctx.header()))
     spark = spark_session(app.settings)
     frame = jdbc.read(spark, sql_text(_learners_query(info, channel)), slice_predicates("userid", bounds))
-    lines = frame.sortWithinPartitions("userid").rdd.mapPartitions(_progress_task(ctx))
-    return _emit(out, lines.toLocalIterator())
+    return _gather(app, blobs, out, frame.sortWithinPartitions("userid").rdd.mapPartitions(_progress_task(ctx)))
 
 
 def _learners_query(info: BatchInfo, channel: str | None) -> Any:
@@ -168,14 +214,7 @@ def write_response_spark(
         files = spark.sparkContext.parallelize(list(enumerate(keys)), len(keys))
         records = records.union(files.flatMap(_archive_task(blob_location(blobs), info.course_id, info.batch_id)))
     sliced = records.repartitionAndSortWithinPartitions(len(bounds) + 1, SliceOf(bounds), keyfunc=lambda k: k)
-    blocks = sliced.mapPartitions(_response_task(ctx, titles, s.database_url))
-    rows = 0
-    for count, text in blocks.toLocalIterator():
-        if count < 0:
-            raise ArchiveUnreadable(text)
-        out.write(text)
-        rows += count
-    return rows
+    return _gather(app, blobs, out, sliced.mapPartitions(_response_task(ctx, titles, s.database_url)))
 
 
 def _reported(info: BatchInfo) -> Any:
@@ -286,7 +325,8 @@ def _response_task(
         try:
             yield from _blocks(lines())
             if failed:
-                yield -1, min(failed)[1]
+                index, message = min(failed)
+                yield -1 - index, message  # the first file in key order has the largest count
         finally:
             titles.close()
 
