@@ -7,6 +7,7 @@ envelope encodes it: the rendering the answer had before entries were memoised.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import orjson
@@ -149,6 +150,17 @@ def test_a_changed_row_is_rendered_again() -> None:
     for changed in (_row('{"score:a":2.0}'), _row('{"score:a":1.0}', role="admin"), _row('{"score:a":1.0}', first="A")):
         assert _fast([changed], False, memo) == _oracle([changed], False) != first
     assert len(memo) == 1  # one key, its entry replaced
+
+
+def test_an_entry_older_than_the_age_bound_is_rendered_again() -> None:
+    row = _row('{"score:a":1.0}')
+    young, old = FragmentMemo(), FragmentMemo(max_age_s=0.0)
+    for memo in (young, old):
+        _fast([row], False, memo)
+    assert young.get(GROUP, ACTIVITY, row) is not None
+    time.sleep(0.001)
+    assert old.get(GROUP, ACTIVITY, row) is None  # the next answer renders it again
+    assert _fast([row], False, old) == _oracle([row], False)
 
 
 def test_the_memo_stays_within_its_bound() -> None:

@@ -13,6 +13,7 @@ answer as ``orjson.Fragment`` values.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -25,6 +26,10 @@ from learnagg.domain.group_metrics import MemberRow, Metric
 # Bytes of stored text and rendered JSON the memo holds per process: about 10 KB per row of 20 assessments, so the
 # default keeps a few thousand rows (docs/api.md#group-aggregates).
 MEMO_BYTES = 64 * 1024 * 1024
+# Seconds an entry is served before it is rendered again. On PostgreSQL an entry is recognised by the row's xmin, a
+# 32-bit transaction id that comes round again only after billions of transactions, and that a physical restore of
+# the database sets back; no entry outlives either.
+MEMO_MAX_AGE_S = 600.0
 _ENTRY_OVERHEAD = 256  # the tuple, the key and the dict slot, roughly
 
 
@@ -57,6 +62,7 @@ class Rendered(NamedTuple):
     entry: bytes
     sort_key: tuple[str, str]
     latest: int | None
+    born: float  # time.monotonic() when rendered
 
 
 def decode(text: str | None) -> Any:
@@ -92,19 +98,21 @@ def render_member(seen: tuple[Any, ...], texts: tuple[Any, ...]) -> Rendered:
     entry = _entry(r, group_metrics.display_name(r.first_name, r.last_name), batch, metrics)
     # The prefix "\x00" keeps a real batch id "" after the null batch of a member without rows
     # (docs/reference/data-model.md#c6).
-    return Rendered(seen, orjson.dumps(entry), (r.user_id, "\x00" + batch), latest)
+    return Rendered(seen, orjson.dumps(entry), (r.user_id, "\x00" + batch), latest, time.monotonic())
 
 
 class FragmentMemo:
     """Rendered member entries by (group_id, activity_id, user_id, context_id), bounded in bytes; the oldest entries
     are dropped first.
 
-    An entry is used only while the row read now equals, column for column, the row it was rendered from. Safe to
-    share between the serving threads: lookups are single dict reads, and changes hold a lock.
+    An entry is used only while the row read now equals, column for column, the row it was rendered from, and for
+    ``max_age_s`` at most. Safe to share between the serving threads: lookups are single dict reads, and changes
+    hold a lock.
     """
 
-    def __init__(self, max_bytes: int = MEMO_BYTES) -> None:
+    def __init__(self, max_bytes: int = MEMO_BYTES, max_age_s: float = MEMO_MAX_AGE_S) -> None:
         self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
         self._held: dict[tuple[str, ...], Rendered] = {}
         self._bytes = 0
         self._lock = threading.Lock()
@@ -129,9 +137,10 @@ class FragmentMemo:
         return self._held
 
     def get(self, group_id: str, activity_id: str, row: tuple[Any, ...]) -> Rendered | None:
-        """The entry rendered from this very row (``context_id`` not None), or None."""
+        """The entry rendered from this very row (``context_id`` not None) in the last ``max_age_s``, or None."""
         held = self._held.get((group_id, activity_id, row[0], row[6]))
-        return held if held is not None and held.row == row else None
+        fresh = held is not None and held.row == row and held.born >= time.monotonic() - self.max_age_s
+        return held if fresh else None
 
     def render(
         self, group_id: str, activity_id: str, missed: list[tuple[Any, ...]], fetch: Fetch | None
@@ -229,6 +238,7 @@ def activity_agg(
     missed: list[tuple[Any, ...]] = []
     places: list[int] = []
     held_by_key = memo.held  # read inline: this loop runs once per member of every answer
+    oldest = time.monotonic() - memo.max_age_s
     for raw in rows:
         row = tuple(raw)
         ctx = row[6]
@@ -239,7 +249,7 @@ def activity_agg(
                 keyed.append(((r.user_id, ""), orjson.dumps(entry)))
             continue
         held = held_by_key.get((group_id, activity_id, row[0], ctx))
-        if held is None or held.row != row:
+        if held is None or held.row != row or held.born < oldest:
             missed.append(row)
             places.append(len(keyed))
             keyed.append(None)
