@@ -74,7 +74,7 @@ def test_tiny_run_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
         assert scenario["server_cpu_ms_per_request"] > 0
     health, small, spec_sized = result["scenarios"]
     assert health["target"] is None and small["target"] is None
-    assert spec_sized["target"] == "p99 <= 15 ms, >= 800 req/s" and isinstance(spec_sized["target_met"], bool)
+    assert spec_sized["target"] == ">= 0.6 x /health req/s" and isinstance(spec_sized["target_met"], bool)
     assert spec_sized["response_bytes"] > small["response_bytes"] > 0
 
 
@@ -88,3 +88,5 @@ def test_table_shows_every_scenario() -> None:
     text = console.export_text()
     assert "group 100x10" in text and "900" in text
     assert Target(p99_ms=15.0).met(scenario) and not Target(min_req_per_s=1000.0).met(scenario)
+    assert Target(health_ratio=0.6).met(scenario, 1500.0) and not Target(health_ratio=0.6).met(scenario, 1501.0)
+    assert not Target(health_ratio=0.6).met(scenario)  # no /health rate: not met
