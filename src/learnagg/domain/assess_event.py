@@ -77,7 +77,8 @@ class Question(NamedTuple):
     params: tuple[dict[str, str], ...]
 
     def to_json(self) -> dict[str, object]:
-        """Return the JSON-ready form, with keys in the order of docs/reference/data-model.md#assessment-aggregator.
+        """Return the JSON-ready form, keys in the order of an archived question (docs/batch.md#assessment-archival):
+        archiving stored rows then needs no reordering, and readers give key order no meaning.
 
         Returns:
             A new dict; ``resvalues`` and ``params`` are new lists sharing the (never mutated) maps.
@@ -89,10 +90,10 @@ class Question(NamedTuple):
             "score": self.score,
             "type": self.type,
             "title": self.title,
-            "description": self.description,
-            "duration": self.duration,
             "resvalues": list(self.resvalues),
             "params": list(self.params),
+            "description": self.description,
+            "duration": self.duration,
         }
 
 
