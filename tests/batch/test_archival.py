@@ -468,6 +468,7 @@ def test_deleting_invalidates_the_group_cache_of_affected_users(app, blobs):
             dropped.append(list(group_ids))
 
     app.cache = Recording()  # type: ignore[assignment]
+    app.settings.archival.workers = 1  # recorded in this process (a worker process invalidates its own cache)
     run_archive(app, blobs)
     run_delete(app, blobs)
     assert ["g1"] in dropped

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, or_, select
+from sqlalchemy import Connection, delete, func, or_, select, text, tuple_
 from sqlalchemy.engine import Row
 
 from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
@@ -49,6 +49,7 @@ from learnagg.batch.archival import (
     scope_filter,
     shorten,
 )
+from learnagg.batch.archival_pool import run_pool, worker_count
 from learnagg.batch.claims import Claimer
 from learnagg.batch.progress import NoProgress, Progress
 from learnagg.domain import archive_csv as ac
@@ -60,16 +61,33 @@ from learnagg.services.score_recompute import recompute_scores
 STEP = "verify+delete"  # the step a delete run reports progress under
 _m = archival_metadata.c
 _a = assessment_aggregator.c
-# Exactly the archived key, and only while the live row is the archived version (docs/batch.md#assessment-archival
-# delete step 2b).
-_DELETE = delete(assessment_aggregator).where(
-    _a.user_id == bindparam("k_user"),
-    _a.course_id == bindparam("k_course"),
-    _a.batch_id == bindparam("k_batch"),
-    _a.content_id == bindparam("k_content"),
-    _a.attempt_id == bindparam("k_attempt"),
-    _a.updated_on == bindparam("k_updated"),
+# Exactly the archived keys, and only while the live row is the archived version (docs/batch.md#assessment-archival
+# delete step 2b): one statement per `_DELETE_ROWS` keys (6 parameters each, within SQLite's limit).
+_KEY = tuple_(_a.user_id, _a.course_id, _a.batch_id, _a.content_id, _a.attempt_id, _a.updated_on)
+_DELETE_ROWS = 2000
+
+
+# PostgreSQL: the keys as six arrays joined to the table, one statement for any number of keys.
+_PG_DELETE = text(
+    "DELETE FROM assessment_aggregator a USING unnest(CAST(:u AS text[]), CAST(:c AS text[]), CAST(:b AS text[]), "
+    "CAST(:n AS text[]), CAST(:t AS text[]), CAST(:w AS bigint[])) AS k(u, c, b, n, t, w) "
+    "WHERE a.user_id = k.u AND a.course_id = k.c AND a.batch_id = k.b AND a.content_id = k.n "
+    "AND a.attempt_id = k.t AND a.updated_on = k.w"
 )
+
+
+def delete_archived(conn: Connection, keys: list[tuple[str, str, str, str, str, int]]) -> int:
+    """Delete the rows with these (user, course, batch, content, attempt, updated_on) values; the count deleted."""
+    if not keys:
+        return 0
+    if conn.dialect.name == "postgresql":
+        columns = dict(zip("ucbntw", (list(c) for c in zip(*keys, strict=True)), strict=True))
+        return int(conn.execute(_PG_DELETE, columns).rowcount)
+    deleted = 0
+    for i in range(0, len(keys), _DELETE_ROWS):
+        part = keys[i : i + _DELETE_ROWS]
+        deleted += conn.execute(delete(assessment_aggregator).where(_KEY.in_(part))).rowcount
+    return deleted
 
 
 class DeletionRefused(ValueError):
@@ -95,6 +113,12 @@ class DeleteSummary:
     def to_json(self) -> dict[str, Any]:
         """The summary as a JSON-ready dict."""
         return {"mode": "delete", **asdict(self)}
+
+    def add(self, other: DeleteSummary) -> None:
+        """Count what another process did for this run (its files are already counted here)."""
+        for name in ("deleted", "failed", "rows_read", "rows_deleted", "rows_kept", "learners"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failures.extend(other.failures)
 
 
 def deletion_targets_query() -> Any:
@@ -145,19 +169,43 @@ def run_delete(
     progress.start(STEP, 2 * sum(t.row_count or 0 for t in targets), files=len(targets))
 
     def work(target: Row[Any], lease: Lease) -> None:
-        with app.store.read() as conn:  # again, under the lease: another run may have deleted it meanwhile
-            fresh = conn.execute(deletion_targets_query().where(_m.request_id == target.request_id)).first()
-        if fresh is None or fresh.blob_url != target.blob_url:
-            progress.advance(STEP, 2 * (target.row_count or 0), files=1)
-            return
-        _delete_file(app, blobs, fresh, summary, progress, lease)
+        _work_file(app, blobs, target, lease, summary, progress)
 
-    claims = Claimer[Row[Any]](app, lambda t: lease_name(t.request_id), app.settings.archival.lease_seconds).run(
-        targets, work
-    )
+    def child_work(target: Row[Any], lease: Lease) -> DeleteSummary:
+        delta = DeleteSummary()
+        _work_file(app, blobs, target, lease, delta, NoProgress())
+        return delta
+
+    def done(target: Row[Any], delta: DeleteSummary) -> None:
+        summary.add(delta)
+        progress.advance(STEP, 2 * (target.row_count or 0), files=1)
+
+    def name(target: Row[Any]) -> str:
+        return lease_name(target.request_id)
+
+    lease_seconds = app.settings.archival.lease_seconds
+    workers = worker_count(app.settings.archival.workers, len(targets))
+    if workers == 1:
+        claims = Claimer[Row[Any]](app, name, lease_seconds).run(targets, work)
+    else:
+        claims = run_pool(
+            app, targets, name=name, lease_seconds=lease_seconds, workers=workers, work=child_work, done=done
+        )
     summary.held, summary.lost = claims.held, claims.lost
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def _work_file(
+    app: App, blobs: ObjectStore, target: Row[Any], lease: Lease, summary: DeleteSummary, progress: Progress
+) -> None:
+    """Verify and delete one claimed archive unless another run deleted it meanwhile."""
+    with app.store.read() as conn:  # again, under the lease: another run may have deleted it meanwhile
+        fresh = conn.execute(deletion_targets_query().where(_m.request_id == target.request_id)).first()
+    if fresh is None or fresh.blob_url != target.blob_url:
+        progress.advance(STEP, 2 * (target.row_count or 0), files=1)
+        return
+    _delete_file(app, blobs, fresh, summary, progress, lease)
 
 
 def _open_rows(blobs: ObjectStore, key: str, target: Row[Any]) -> Iterator[tuple[ar.ArchivedRow, ar.ArchiveReader]]:
@@ -288,23 +336,14 @@ def _delete_groups(
                 )
             )
             if r.updated_on is not None:
-                keys.append(
-                    {
-                        "k_user": r.user_id,
-                        "k_course": r.course_id,
-                        "k_batch": r.batch_id,
-                        "k_content": r.content_id,
-                        "k_attempt": r.attempt_id,
-                        "k_updated": r.updated_on,
-                    }
-                )
+                keys.append((r.user_id, r.course_id, r.batch_id, r.content_id, r.attempt_id, r.updated_on))
         lease.check()
         with app.store.write() as conn:
             lease.fence(conn)
             users = recompute_scores(
                 conn, app.store.dialect, extra, settings=s.assessment, legacy=s.legacy, now=now, extra=extra
             )
-            deleted = conn.execute(_DELETE, keys).rowcount if keys else 0
+            deleted = delete_archived(conn, keys)
             if last:
                 conn.execute(
                     archival_metadata.update()

@@ -9,7 +9,8 @@ Procedure (BENCHMARKS.md):
    and `agg_details`, as the aggregator would have left them.
 2. Timed: `run_archive` over every batch (one gzipped CSV per batch and week, read back and recorded).
 3. Timed: `run_delete` (every file read twice, checked, learners recomputed, rows deleted).
-The resident memory of the process is sampled every 10 ms during each timed phase; its peak is reported.
+The resident memory of the process and of its worker processes (`archival.workers`, 0 = one per core) is
+sampled every 10 ms during each timed phase; the peak of their sum is reported.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from learnagg.adapters.store.store import Store
 from learnagg.adapters.store.tables import assessment_aggregator, user_activity_agg
 from learnagg.batch.archival import run_archive
 from learnagg.batch.archival_delete import run_delete
+from learnagg.batch.archival_pool import worker_count
 from learnagg.batch.progress import NoProgress, Progress
 from learnagg.bench.common import check_backend, check_range, memory_gib, postgres_version, scratch_database
 from learnagg.domain.archive_csv import WEEK_MS
@@ -84,11 +86,12 @@ class ArchiveBenchResult:
     learners: int
     partitions: int
     chunk_rows: int  # setting archival.chunk_rows: rows per read and per deletion transaction
+    workers: int  # processes that archived and deleted (setting archival.workers)
     archive_rows_per_s: float
     delete_rows_per_s: float
     archive_seconds: float
     delete_seconds: float
-    archive_cpu_seconds: float  # this process only (a PostgreSQL server's CPU is not counted)
+    archive_cpu_seconds: float  # this process and its ended workers (a PostgreSQL server's CPU is not counted)
     delete_cpu_seconds: float
     archive_mib: float
     baseline_rss_mib: float
@@ -117,8 +120,28 @@ def rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def tree_rss_bytes() -> int:
+    """The resident set size of this process and of its worker processes now (pages they share are counted
+    once per process, so this overstates the memory in use); elsewhere than Linux, this process only."""
+    total = rss_bytes()
+    page = os.sysconf("SC_PAGE_SIZE")
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children") as fh:
+            children = fh.read().split()
+    except OSError:
+        return total
+    for pid in children:
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                total += int(fh.read().split()[1]) * page
+        except (OSError, ValueError, IndexError):  # it ended meanwhile
+            continue
+    return total
+
+
 class PeakRss:
-    """Sample the resident memory every ``interval`` seconds in a thread while the block runs."""
+    """Sample the resident memory of this process and its workers every ``interval`` seconds in a thread while
+    the block runs."""
 
     def __init__(self, interval: float = 0.01) -> None:
         """Prepare a sampler (started by ``with``)."""
@@ -129,18 +152,24 @@ class PeakRss:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
+            self.peak = max(self.peak, tree_rss_bytes())
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakRss:
-        self.peak = rss_bytes()
+        self.peak = tree_rss_bytes()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
+        self.peak = max(self.peak, tree_rss_bytes())
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its ended (waited-for) worker processes."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _mib(n: int) -> float:
@@ -159,11 +188,11 @@ def _question(rng: random.Random, index: int, ts: int) -> dict[str, Any]:
         "score": score,
         "type": "mcq",
         "title": f"Question {index}: which option is right?",
-        "description": None,
-        "duration": 20.0,
         "resvalues": [{"1": '{"text":"Option A"}'}],
         "params": [{"1": '{"text":"Option A"}'}, {"2": '{"text":"Option B"}'}, {"answer": '{"correct":["1"]}'}],
-    }
+        "description": None,
+        "duration": 20.0,
+    }  # in the key order the assessment aggregator stores (Question.to_json)
 
 
 def bench_learners(
@@ -296,16 +325,16 @@ def run_archive_bench(config: ArchiveBenchConfig, progress: Progress | None = No
             baseline = rss_bytes()
             say("archive run (timed)")
             with PeakRss() as archive_mem:
-                started, cpu = time.perf_counter(), time.process_time()
+                started, cpu = time.perf_counter(), _cpu()
                 archived = run_archive(app, blobs)
-                archive_seconds, archive_cpu = time.perf_counter() - started, time.process_time() - cpu
+                archive_seconds, archive_cpu = time.perf_counter() - started, _cpu() - cpu
             if archived.rows != config.rows or archived.failed:
                 raise LearnaggError(f"benchmark invalid: archived {archived.rows} of {config.rows} rows")
             say("archive delete (timed)")
             with PeakRss() as delete_mem:
-                started, cpu = time.perf_counter(), time.process_time()
+                started, cpu = time.perf_counter(), _cpu()
                 deleted = run_delete(app, blobs)
-                delete_seconds, delete_cpu = time.perf_counter() - started, time.process_time() - cpu
+                delete_seconds, delete_cpu = time.perf_counter() - started, _cpu() - cpu
             if deleted.rows_deleted != config.rows or deleted.failed or _count(app.store):
                 raise LearnaggError(f"benchmark invalid: deleted {deleted.rows_deleted} of {config.rows} rows")
         finally:
@@ -317,6 +346,7 @@ def run_archive_bench(config: ArchiveBenchConfig, progress: Progress | None = No
         learners=learners,
         partitions=archived.partitions,
         chunk_rows=settings.archival.chunk_rows,
+        workers=worker_count(settings.archival.workers, archived.partitions),
         archive_rows_per_s=round(config.rows / archive_seconds, 1),
         delete_rows_per_s=round(config.rows / delete_seconds, 1),
         archive_seconds=round(archive_seconds, 3),

@@ -164,7 +164,8 @@ class ArchiveReader:
     """
 
     def __init__(self, stream: IO[bytes], *, questions: bool = True) -> None:
-        """Read from ``stream`` (not closed here); ``questions=False`` leaves `ArchivedRow.question` None."""
+        """Read from ``stream`` (not closed here); ``questions=False`` leaves `ArchivedRow.question` and
+        `ArchivedRow.created_on` None, unread (what deletion needs of a file whose bytes were verified)."""
         self._questions = questions
         self._gz = gzip.GzipFile(fileobj=stream, mode="rb")
         self._hash = hashlib.sha256()
@@ -236,7 +237,7 @@ class ArchiveReader:
                 if len(fields) != width:
                     raise ArchiveFormatError(f"line {number}: {len(fields)} fields, expected {width}")
                 try:
-                    row = _archived_row(fields if index is None else [fields[i] for i in index])
+                    row = _archived_row(fields if index is None else [fields[i] for i in index], self._questions)
                 except ValueError as exc:
                     raise ArchiveFormatError(f"line {number}: {exc}") from None
                 if not self._questions and row.question is not None:
@@ -248,7 +249,7 @@ class ArchiveReader:
         self._done = True
 
 
-def _archived_row(f: list[str]) -> ArchivedRow:
+def _archived_row(f: list[str], full: bool = True) -> ArchivedRow:
     course_id, batch_id, user_id, content_id = f[0], f[1], f[2], f[3]
     if not (course_id and batch_id and user_id and content_id):
         name = next(n for n, v in zip(COLUMNS, f, strict=False) if not v)
@@ -259,7 +260,7 @@ def _archived_row(f: list[str]) -> ArchivedRow:
         user_id,
         content_id,
         f[4],
-        parse_timestamp(f[5]),
+        parse_timestamp(f[5]) if full else None,
         f[6] or None,
         parse_timestamp(f[7]),
         parse_double(f[8]),
