@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, text, tuple_
+from sqlalchemy import Connection, func, or_, select, text
 from sqlalchemy.engine import Row
 
 from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
@@ -62,17 +62,18 @@ STEP = "verify+delete"  # the step a delete run reports progress under
 _m = archival_metadata.c
 _a = assessment_aggregator.c
 # Exactly the archived keys, and only while the live row is the archived version (docs/batch.md#assessment-archival
-# delete step 2b): one statement per `_DELETE_ROWS` keys (6 parameters each, within SQLite's limit).
-_KEY = tuple_(_a.user_id, _a.course_id, _a.batch_id, _a.content_id, _a.attempt_id, _a.updated_on)
-_DELETE_ROWS = 2000
-
-
-# PostgreSQL: the keys as six arrays joined to the table, one statement for any number of keys.
+# delete step 2b). PostgreSQL: the keys as six arrays joined to the table, one statement per group of learners.
 _PG_DELETE = text(
     "DELETE FROM assessment_aggregator a USING unnest(CAST(:u AS text[]), CAST(:c AS text[]), CAST(:b AS text[]), "
     "CAST(:n AS text[]), CAST(:t AS text[]), CAST(:w AS bigint[])) AS k(u, c, b, n, t, w) "
     "WHERE a.user_id = k.u AND a.course_id = k.c AND a.batch_id = k.b AND a.content_id = k.n "
     "AND a.attempt_id = k.t AND a.updated_on = k.w"
+)
+# SQLite: one prepared statement run for every key by the driver (in-process, no round trips); a row-value
+# `IN (VALUES …)` of the same keys scans the whole table, since updated_on is not in the key's index.
+_SQLITE_DELETE = (
+    "DELETE FROM assessment_aggregator WHERE user_id = ? AND course_id = ? AND batch_id = ? AND content_id = ? "
+    "AND attempt_id = ? AND updated_on = ?"
 )
 
 
@@ -83,11 +84,12 @@ def delete_archived(conn: Connection, keys: list[tuple[str, str, str, str, str, 
     if conn.dialect.name == "postgresql":
         columns = dict(zip("ucbntw", (list(c) for c in zip(*keys, strict=True)), strict=True))
         return int(conn.execute(_PG_DELETE, columns).rowcount)
-    deleted = 0
-    for i in range(0, len(keys), _DELETE_ROWS):
-        part = keys[i : i + _DELETE_ROWS]
-        deleted += conn.execute(delete(assessment_aggregator).where(_KEY.in_(part))).rowcount
-    return deleted
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(_SQLITE_DELETE, keys)
+        return int(cursor.rowcount)  # summed over the keys
+    finally:
+        cursor.close()
 
 
 class DeletionRefused(ValueError):
