@@ -13,7 +13,7 @@ from sqlalchemy import delete
 
 from learnagg.adapters.objectstore import ObjectStore
 from learnagg.adapters.store.tables import archival_metadata, batch_lease
-from learnagg.batch.archival import run_archive
+from learnagg.batch.archival import ArchivalScope, run_archive
 from learnagg.batch.archival_delete import run_delete
 from learnagg.batch.spark.archival import run_archive_spark
 from learnagg.entrypoints.cli import main
@@ -108,3 +108,18 @@ def test_the_spark_engine_refuses_sqlite_in_one_line(tmp_path, monkeypatch, caps
     assert main(["archive", "run", "--engine", "spark"]) != 0
     err = capsys.readouterr().err.strip()
     assert "needs PostgreSQL" in err and "--engine python" in err and "\n" not in err and "Traceback" not in err
+
+
+def test_a_write_failure_is_recorded_as_the_python_engine_records_it(app, tmp_path: Path):
+    seed(app, sample())
+    blobs = ObjectStore(str(tmp_path / "blobs"))
+    (tmp_path / "blobs" / "archived-data").mkdir(parents=True)
+    (tmp_path / "blobs" / "archived-data" / "batch-2_do_other").write_text("a file where the folder goes")
+    scope = ArchivalScope(batch_ids=("batch-2",))
+    by_python = run_archive(app, blobs, scope)
+    expected = metadata(app)
+    forget_archives(app)
+    by_spark = run_archive_spark(app, blobs, scope)
+    assert (by_spark.failed, by_spark.archived, by_spark.failures) == (1, 0, by_python.failures)
+    assert metadata(app) == expected and expected[0]["archival_status"] == "FAILED"
+    assert expected[0]["err_message"].startswith(("FileExistsError", "NotADirectoryError"))

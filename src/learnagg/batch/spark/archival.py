@@ -99,8 +99,13 @@ def write_archive(blob_url: str, key: str, rows: Iterable[Any]) -> tuple[int, st
         size = blobs.size(key)
     except (OSError, ValueError, ObjectStoreError) as exc:
         _discard(blobs, key)
-        return 0, None, 0, shorten(str(exc) if isinstance(exc, ObjectStoreError) else f"{type(exc).__name__}: {exc}")
+        return 0, None, 0, _reason(exc)
     return digest.rows, digest.checksum, size, None
+
+
+def _reason(exc: Exception) -> str:
+    """The `err_message` of a failed partition, worded as the python engine words it."""
+    return shorten(str(exc) if isinstance(exc, ObjectStoreError) else f"{type(exc).__name__}: {exc}")
 
 
 def _task(blob_url: str, keys: list[str]) -> Any:
@@ -224,7 +229,14 @@ def _prepare(
                 upsert_metadata(conn, app, {**identity, "blob_url": [key]})
             blobs.delete(key)
         except LeaseLost:
+            _discard(blobs, key)
             stats.lost += 1
+            continue
+        except (OSError, ValueError, ObjectStoreError) as exc:  # recorded FAILED, as the python engine does
+            _discard(blobs, key)
+            _finish(
+                app, blobs, _Plan(part, lease, key, now, identity), (0, None, 0, _reason(exc)), summary, progress, stats
+            )
             continue
         plans.append(_Plan(part, lease, key, now, identity))
     return plans
