@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 from learnagg.adapters.bus import leases
 from learnagg.adapters.bus.log import EventLog
 from learnagg.adapters.store.store import Store
+from learnagg.errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,19 @@ class PartitionOwnership:
             member.peers = list(members)
 
     def holds(self, partition: int) -> bool:
-        """Renew every due lease of the worker's jobs (before each batch); whether ``partition`` is still held."""
+        """Renew every due lease of the worker's jobs (before each batch); whether ``partition`` is still held.
+
+        A peer whose renewal fails is left to its own turn (where the failure is retried with backoff): one job's
+        blocked leases must not stop the worker's other jobs.
+        """
         for peer in self.peers:
-            peer.refresh()
+            if peer is self:
+                peer.refresh()
+                continue
+            try:
+                peer.refresh()
+            except Exception as exc:
+                log.warning("%s: could not renew the leases of %s: %s", self.consumer, peer.consumer, first_line(exc))
         return partition in self.owned
 
     def refresh(self, *, force: bool = False) -> list[int]:
