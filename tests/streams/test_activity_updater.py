@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import insert, select
 
@@ -15,7 +16,7 @@ from learnagg.domain.progress import dedup_key as md5_key
 from learnagg.streams.activity_updater import ActivityUpdater, parse_progress_event
 from learnagg.streams.handler import Incoming
 from tests.conftest import T
-from tests.support import activity_rows, drain, load, publish, topic_events
+from tests.support import activity_rows, drain, load, publish, source_ids, topic_events
 
 C, B, U, U2 = "do_course", "batch-1", "user-1", "user-2"
 CTX = f"cb:{B}"
@@ -121,16 +122,22 @@ def test_p1_other_action_is_skipped_and_counted_without_failed_event(app):
     assert failed(app) == [] and nothing_written(app)
 
 
-def test_p2_missing_identifier_fails_and_the_job_carries_on(app):
+def test_p2_missing_identifier_fails_and_the_job_carries_on(app, bus):
     load(app, hierarchy())
     bad = progress("L1", batchId="")
-    counters = run(app, bad, "[1, 2]", progress("L1"))
     src, job = "ActivityAggregateUpdater", "activity-aggregate-updater"
-    assert [f["metadata"] for f in failed(app)] == [
-        {"validation_error": "batchId is mandatory", "src": src, "failed_ts": T, "failed_id": f"{job}:0:1"},
-        {"validation_error": "event is not a JSON object", "src": src, "failed_ts": T, "failed_id": f"{job}:0:2"},
+    publish(app, "progress", [bad, "[1, 2]", progress("L1")])
+    where = source_ids(app, job, "progress")
+    bad_at, not_json_at = where[orjson.dumps(bad).decode()], where["[1, 2]"]
+    counters = drain(app, [job]).consumers[0].reference_counters()
+    by_reason = {f["metadata"]["validation_error"]: f for f in failed(app)}
+    assert [by_reason[r]["metadata"] for r in ("batchId is mandatory", "event is not a JSON object")] == [
+        {"validation_error": "batchId is mandatory", "src": src, "failed_ts": T, "failed_id": bad_at},
+        {"validation_error": "event is not a JSON object", "src": src, "failed_ts": T, "failed_id": not_json_at},
     ]
-    assert {k: v for k, v in failed(app)[0].items() if k != "metadata"} == bad
+    if bus == "p1":  # one partition on the embedded log: the first two events of the log
+        assert (bad_at, not_json_at) == (f"{job}:0:1", f"{job}:0:2")
+    assert {k: v for k, v in by_reason["batchId is mandatory"].items() if k != "metadata"} == bad
     assert counters["failed-event-count"] == 2 and counters["success-event-count"] == 1
     assert consumption(app) == {"L1": (None, 1, 1)}
 

@@ -6,12 +6,10 @@ import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
 
 from learnagg import bootstrap
-from learnagg.adapters.store.tables import metadata
 from learnagg.bench.demo_data import batch_event as attempt_event
-from tests.support import activity_rows, attempts, drain, publish, topic_events
+from tests.support import activity_rows, attempts, drain, per_learner, publish, reset, topic_events
 
 C, B = "do_course", "batch-1"
 PROPERTY_SETTINGS = settings(
@@ -56,19 +54,12 @@ def attempt_events(draw: st.DrawFn) -> list[dict]:
     return events
 
 
-def _reset(app: bootstrap.App) -> None:
-    with app.store.write() as conn:
-        for table in reversed(metadata.sorted_tables):
-            if table.name != "alembic_version":
-                conn.execute(delete(table))
-
-
 def _state(app: bootstrap.App) -> tuple:
     return attempts(app), activity_rows(app)
 
 
 def _run(app: bootstrap.App, events: list[dict], batch_size: int = 500) -> tuple:
-    _reset(app)
+    reset(app)
     publish(app, "assess", events)
     app.settings.worker.batch_size = batch_size
     drain(app)
@@ -76,7 +67,7 @@ def _run(app: bootstrap.App, events: list[dict], batch_size: int = 500) -> tuple
 
 
 def _certificates(app: bootstrap.App) -> list[tuple]:
-    return [(e["ets"], e["object"], e["edata"]) for e in topic_events(app, "certificate")]
+    return [(e["ets"], e["object"], e["edata"]) for e in per_learner(topic_events(app, "certificate"))]
 
 
 @PROPERTY_SETTINGS

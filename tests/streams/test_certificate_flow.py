@@ -61,6 +61,9 @@ def test_assessment_then_completion_issues_one_certificate_with_the_score(app):
     progress = progress_event(user_id=U, batch_id=B, course_id=C, contents=[(ASSESSMENT, 2), (VIDEO, 2)], now=T)
     publish(app, "progress", [progress])
 
+    drain(app, ["assessment-aggregator", "activity-aggregate-updater"])
+    # Read before the pre-processor drains them: a bus may trim what every reader committed (Redis Streams).
+    requests = topic_events(app, "issue.certificate.request")
     drain(app)
 
     for failed in ("telemetry.assess.failed", "activity.agg.failed", "issue.certificate.failed"):
@@ -80,6 +83,6 @@ def test_assessment_then_completion_issues_one_certificate_with_the_score(app):
     assert issued["identifier"] == event["mid"].removeprefix("LMS.")
 
     # Replaying the completion changes nothing: the certificate is already on the enrolment.
-    publish(app, "certificate", topic_events(app, "issue.certificate.request"))
+    publish(app, "certificate", requests)
     drain(app)
     assert len(topic_events(app, "generate.certificate.request")) == 1

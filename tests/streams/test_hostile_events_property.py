@@ -14,13 +14,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
 
 from learnagg import bootstrap
-from learnagg.adapters.store.tables import metadata
 from learnagg.bench.demo_data import batch_event
 from learnagg.domain.assess_event import InvalidEvent, parse_assessment_event
-from tests.support import activity_rows, attempts, course, drain, load, publish, topic_events
+from tests.support import activity_rows, attempts, course, drain, load, per_learner, publish, reset, topic_events
 
 C, B = "do_course", "batch-1"
 CONTENTS = ["do_a1", "do_a2"]
@@ -129,10 +127,7 @@ def mixed_events(draw: st.DrawFn, nul: bool) -> tuple[list[dict[str, Any]], list
 
 
 def _reset(app: bootstrap.App) -> None:
-    with app.store.write() as conn:
-        for table in reversed(metadata.sorted_tables):
-            if table.name != "alembic_version":
-                conn.execute(delete(table))
+    reset(app)
     load(app, course(C, CONTENTS))
 
 
@@ -141,7 +136,7 @@ def _run(app: bootstrap.App, events: list[str | dict[str, Any]], batch_size: int
     publish(app, "assess", events)
     app.settings.worker.batch_size = batch_size
     drain(app)  # returns normally: no job stopped
-    certificates = [(e["ets"], e["object"], e["edata"]) for e in topic_events(app, "certificate")]
+    certificates = [(e["ets"], e["object"], e["edata"]) for e in per_learner(topic_events(app, "certificate"))]
     return attempts(app), activity_rows(app), certificates
 
 

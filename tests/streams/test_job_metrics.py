@@ -17,7 +17,7 @@ from learnagg.settings import Settings
 from learnagg.streams.consumer import JobConsumer, Worker
 from learnagg.streams.handler import BatchResult, Incoming, JobSpec
 from learnagg.streams.metrics import watch_lag
-from tests.support import course, drain, golden_event, load, publish
+from tests.support import course, drain, golden_event, load, log_events, publish
 
 COURSE = "do_2128415652377067521125"
 CONTENT = "do_212686723743318016173"
@@ -100,11 +100,12 @@ def test_counters_after_a_drain_are_the_reference_counters_with_exact_values(app
 
 def test_batch_durations_count_committed_batches_and_job_up_follows_the_loop(app):
     _known_events(app)
+    # One batch per partition that had events (the default batch holds them all); an empty poll is not a batch.
+    agg_batches, act_batches = (len({e.partition for e in log_events(app, topic)}) for topic in ("assess", "progress"))
     drain(app)
-    # One batch per job that had events (the default batch holds them all); an empty poll is not a batch.
-    assert value(app, "learnagg_job_batch_seconds_count", job=AGG) == 1
-    assert value(app, "learnagg_job_batch_seconds_count", job=ACT) == 1
-    assert value(app, "learnagg_job_batch_seconds_count", job=CERT) == 1
+    assert value(app, "learnagg_job_batch_seconds_count", job=AGG) == agg_batches >= 1
+    assert value(app, "learnagg_job_batch_seconds_count", job=ACT) == act_batches == 1
+    assert value(app, "learnagg_job_batch_seconds_count", job=CERT) == 1  # the one request the aggregator emitted
     assert value(app, "learnagg_job_batch_seconds_sum", job=AGG) > 0
     assert value(app, "learnagg_job_up", job=AGG) == 0  # the drain is over
 
@@ -123,21 +124,34 @@ def test_batch_durations_count_committed_batches_and_job_up_follows_the_loop(app
     assert value(app, "learnagg_job_up", job=AGG) == 0
 
 
+def lag(app: bootstrap.App, job: str) -> float:
+    """``learnagg_job_lag_events`` of one job, summed over the partitions of its topic (one sample each)."""
+    found = {
+        dict(labels)["partition"]: value
+        for (name, labels), value in samples(app).items()
+        if name == "learnagg_job_lag_events" and dict(labels)["job"] == job
+    }
+    with app.store.read() as conn:
+        count = app.log.partitions(conn, app.topics.name(bootstrap.JOBS[job].input_suffix), fix=False)
+    assert sorted(found, key=int) == [str(p) for p in range(count)]
+    return sum(found.values())
+
+
 def test_lag_counts_unconsumed_events_and_falls_to_zero(app):
     watch_lag(app, bootstrap.JOBS.values())
     publish(app, "assess", [golden_event()] * 3)
     publish(app, "progress", [["not", "an", "object"]] * 2)
 
-    assert value(app, "learnagg_job_lag_events", job=AGG, partition="0") == 3
-    assert value(app, "learnagg_job_lag_events", job=ACT, partition="0") == 2
-    assert value(app, "learnagg_job_lag_events", job=CERT, partition="0") == 0
+    assert lag(app, AGG) == 3
+    assert lag(app, ACT) == 2
+    assert lag(app, CERT) == 0
 
     drain(app, [AGG])
-    assert value(app, "learnagg_job_lag_events", job=AGG, partition="0") == 0
-    assert value(app, "learnagg_job_lag_events", job=CERT, partition="0") == 1  # the request the aggregator emitted
+    assert lag(app, AGG) == 0
+    assert lag(app, CERT) == 1  # the request the aggregator emitted
     drain(app)
     for job in (AGG, ACT, CERT):
-        assert value(app, "learnagg_job_lag_events", job=job, partition="0") == 0
+        assert lag(app, job) == 0
 
 
 def test_lag_is_left_out_not_an_error_when_the_store_cannot_be_read(tmp_path):
@@ -180,7 +194,7 @@ def test_a_retried_batch_is_counted_once_and_the_retry_is_counted(app):
         counter_names={"success": "success-event-count"},
         make_handler=_FailsOnce,
     )
-    publish(app, "dev.test.flaky", [{"n": n} for n in range(5)])
+    publish(app, "dev.test.flaky", [{"n": n} for n in range(5)], key="one-partition")  # one batch
     consumer = JobConsumer(
         spec=spec,
         handler=_FailsOnce(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -18,11 +19,12 @@ import pytest
 from sqlalchemy import Connection, text
 
 from learnagg import bootstrap
+from learnagg.adapters.bus.outbox import Outbox, OutboxLog
 from learnagg.bench.demo_data import batch_event
 from learnagg.domain.assess_event import InvalidEvent
 from learnagg.streams.consumer import JobConsumer, Worker
 from learnagg.streams.handler import BatchResult, Incoming, JobSpec
-from tests.support import activity_rows, attempts, course, drain, load, publish, topic_events
+from tests.support import activity_rows, attempts, bus_env, course, drain, load, publish, topic_events
 
 C, B, A = "do_course", "batch-1", "do_a1"
 
@@ -101,7 +103,7 @@ def test_the_worker_command_drains_a_poison_and_exits_0(app, tmp_path, monkeypat
     publish(
         app, "assess", [_attempt("u-1", "at-1"), _attempt("u-p", "at-p", assessmentTs=2**63), _attempt("u-2", "a2")]
     )
-    monkeypatch.setenv("LEARNAGG_DATABASE_URL", app.settings.database_url)
+    bus_env(app, monkeypatch)
     monkeypatch.setenv("LEARNAGG_WORKER__RETRY_DELAY", "0")
     assert main(["worker", "--until-idle", "--job", "assessment-aggregator"]) == 0
     assert [r["user_id"] for r in attempts(app)] == ["u-1", "u-2"]
@@ -132,7 +134,7 @@ class _MarkedHandler:
         for item in batch:
             n = item.message["n"]
             # The write comes first, so a failing event leaves something to roll back.
-            self.app.log.append(conn, self.app.topics.name("test.out"), [(None, str(n))], 0)
+            self.app.log.append(conn, self.app.topics.name("test.out"), [(KEY, str(n))], 0)
             fail = item.message.get("fail")
             if fail == "value":
                 raise ValueError(f"bad event {n}\nsecond line")
@@ -148,6 +150,7 @@ class _MarkedHandler:
         return result
 
 
+KEY = "one-learner"  # the test job's input and output: one partition, so one order on every bus
 SPEC = JobSpec(
     name="marked-test-job",
     input_suffix="test.in",
@@ -160,9 +163,12 @@ SPEC = JobSpec(
 
 
 def _consumer(app: bootstrap.App, batch_size: int = 100) -> JobConsumer:
+    """The job as `bootstrap` builds one: its handler emits through the outbox, relayed after each commit."""
+    emitter = OutboxLog(app.log, Outbox(app.store.dialect))
     return JobConsumer(
         spec=SPEC,
-        handler=_MarkedHandler(app),
+        handler=_MarkedHandler(replace(app, log=emitter)),
+        emitter=emitter,
         store=app.store,
         log_=app.log,
         topics=app.topics,
@@ -194,7 +200,7 @@ def test_failing_events_are_isolated_and_the_others_applied_in_order(app, batch_
     events[8]["fail"] = "long"
     events[10]["parse"] = "recursion"
     events.insert(5, "{not json")
-    publish(app, "dev.test.in", events)
+    publish(app, "dev.test.in", events, key=KEY)
     consumer = _consumer(app, batch_size)
 
     Worker([consumer], max_retries=0).start(until_idle=True)
@@ -216,7 +222,7 @@ def test_failing_events_are_isolated_and_the_others_applied_in_order(app, batch_
 
 
 def test_a_batch_without_poison_is_handled_in_one_call(app):
-    publish(app, "dev.test.in", [{"n": n} for n in range(10)])
+    publish(app, "dev.test.in", [{"n": n} for n in range(10)], key=KEY)
     consumer = _consumer(app)
     assert consumer.run_once() == 10
     assert consumer.handler.calls == 1  # type: ignore[attr-defined]
@@ -225,7 +231,7 @@ def test_a_batch_without_poison_is_handled_in_one_call(app):
 
 def test_isolation_reports_changed_users_of_applied_events_only(app):
     seen: list[set[str]] = []
-    publish(app, "dev.test.in", [{"n": 1}, {"n": 2, "fail": "value"}, {"n": 3}])
+    publish(app, "dev.test.in", [{"n": 1}, {"n": 2, "fail": "value"}, {"n": 3}], key=KEY)
     consumer = _consumer(app)
     consumer.after_commit = lambda result: seen.append(set(result.changed_users))
     consumer.run_once()
@@ -234,7 +240,7 @@ def test_isolation_reports_changed_users_of_applied_events_only(app):
 
 def test_a_failed_envelope_that_cannot_be_encoded_keeps_the_raw_text(app):
     deep = {"n": 1, "fail": "value", "deep": _nested(400)}
-    publish(app, "dev.test.in", [json.dumps(deep), {"n": 2}])
+    publish(app, "dev.test.in", [json.dumps(deep), {"n": 2}], key=KEY)
     _consumer(app).run_once()
     [envelope] = topic_events(app, "dev.test.failed")
     assert orjson.loads(envelope["raw"]) == deep
