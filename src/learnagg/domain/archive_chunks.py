@@ -21,8 +21,8 @@ from learnagg.domain.archive_csv import (
     question_json,
 )
 
+_QUOTE, _QUOTES = '"', '""'
 # The key order PostgreSQL's jsonb gives an object's keys (shorter first, then bytewise): its text of a question.
-_QUOTE, _QUOTES = "\"", "\"\""
 JSONB_KEYS = tuple(sorted(QUESTION_KEYS, key=lambda k: (len(k), k.encode())))
 
 
