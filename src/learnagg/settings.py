@@ -260,7 +260,8 @@ class Settings(BaseSettings):
     bus_url: str = Field(
         default="",
         description="Event bus: empty (or `db`) for the embedded event log in the same database, or "
-        "`redis://host:port/db` for Redis Streams (the `redis` extra).",
+        "`redis://host:port/db` for Redis Streams, or `redis+cluster://host:port[,host:port…]` for Redis Streams on a "
+        "Redis Cluster (the `redis` extra; docs/scale-out.md).",
     )
     blob_url: str = Field(
         default="blobs",
