@@ -143,7 +143,7 @@ def codepoint_order(column: ColumnElement[Any], backend: str) -> ColumnElement[A
     return column.collate("C") if backend == "postgresql" else column
 
 
-def _eligible(info: BatchInfo, channel: str | None) -> list[ColumnElement[bool]]:
+def eligible_filters(info: BatchInfo, channel: str | None) -> list[ColumnElement[bool]]:
     """docs/batch.md#exhaust-reports: active enrolments of the batch with an enrolment date (users are inner-joined by
     the caller); when the requesting channel is not the course channel, only users of that root org."""
     e, u = enrolments.c, users.c
@@ -171,7 +171,7 @@ def enrolled_user_chunks(
     stmt = (
         select(e.userid)
         .select_from(enrolments.join(users, u.id == e.userid))
-        .where(*_eligible(info, channel))
+        .where(*eligible_filters(info, channel))
         .order_by(codepoint_order(e.userid, backend))
     )
     result = conn.execute(stmt, execution_options={"stream_results": True, "yield_per": size})
@@ -210,7 +210,7 @@ def _leaves(conn: Connection, app: App, course_id: str) -> tuple[tuple[str, ...]
     return tuple(assessments), frozenset(optional)
 
 
-def _course_row_join(info: BatchInfo) -> Any:
+def course_row_join(info: BatchInfo) -> Any:
     e, g = enrolments.c, user_activity_agg.c
     return and_(
         g.activity_type == "Course",
@@ -233,10 +233,8 @@ def _shown_assessments(
     g, u = user_activity_agg.c, users.c
     stmt = (
         select(g.agg, g.aggregates)
-        .select_from(
-            enrolments.join(users, u.id == enrolments.c.userid).join(user_activity_agg, _course_row_join(info))
-        )
-        .where(*_eligible(info, channel))
+        .select_from(enrolments.join(users, u.id == enrolments.c.userid).join(user_activity_agg, course_row_join(info)))
+        .where(*eligible_filters(info, channel))
     )
     missing = set(assessments)
     result = conn.execute(stmt, execution_options={"stream_results": True, "yield_per": size})
@@ -267,10 +265,10 @@ def _learners(conn: Connection, info: BatchInfo, channel: str | None, user_ids: 
             g.agg,
             g.aggregates,
         )
-        .select_from(enrolments.join(users, u.id == e.userid).outerjoin(user_activity_agg, _course_row_join(info)))
+        .select_from(enrolments.join(users, u.id == e.userid).outerjoin(user_activity_agg, course_row_join(info)))
         # The eligibility test again: on PostgreSQL each statement reads its own snapshot. The id list is given for
         # both joined tables so that PostgreSQL probes the users key instead of hashing the whole table per chunk.
-        .where(*_eligible(info, channel), e.userid.in_(user_ids), u.id.in_(user_ids))
+        .where(*eligible_filters(info, channel), e.userid.in_(user_ids), u.id.in_(user_ids))
     )
     return {row["userid"]: row for row in conn.execute(stmt).mappings()}
 

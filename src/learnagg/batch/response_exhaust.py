@@ -33,7 +33,7 @@ SPILL_ROWS = 500  # archived attempts per write to, or read from, the spill file
 Archived = tuple[str, reports.AttemptRows]
 
 
-def _dumps(value: Any) -> str:
+def question_dumps(value: Any) -> str:
     """Compact JSON without ASCII escaping, as `compact_json` writes it, ten times faster."""
     try:
         return orjson.dumps(value).decode()
@@ -63,7 +63,7 @@ def _spill(rows: Iterable[Mapping[str, Any]], info: BatchInfo) -> Iterator[Itera
             row["attempt_id"],
             truncated_int(row.get("last_attempted_on")),
             truncated_int(row.get("updated_on")),
-            _dumps(_questions(row.get("question"))),
+            question_dumps(_questions(row.get("question"))),
         )
         for row in rows
         if row.get("course_id") == info.course_id and row.get("batch_id") == info.batch_id
@@ -180,7 +180,7 @@ def write_response_report(
                         if pending[0] == user_id:
                             attempts.append(pending[1])
                         pending = next(archive, None)
-                    for line in reports.learner_response_lines(ctx, user_id, attempts, titles, _dumps):
+                    for line in reports.learner_response_lines(ctx, user_id, attempts, titles, question_dumps):
                         writer.write_line(line)
         writer.flush()
     return writer.rows - 1

@@ -28,12 +28,12 @@ from learnagg.batch.exhaust_files import ArchiveUnreadable, BatchError, archive_
 from learnagg.batch.progress_exhaust import (
     CHUNK_USERS,
     BatchInfo,
-    _course_row_join,
-    _eligible,
+    course_row_join,
+    eligible_filters,
     progress_context,
     read_batch,
 )
-from learnagg.batch.response_exhaust import _dumps
+from learnagg.batch.response_exhaust import question_dumps
 from learnagg.batch.spark.archival import blob_location
 from learnagg.batch.spark.session import Jdbc, jdbc_for, spark_session, sql_text
 from learnagg.batch.spark.slices import SliceOf, slice_bounds, slice_predicates
@@ -159,8 +159,8 @@ def _learners_query(info: BatchInfo, channel: str | None) -> Any:
             cast(g.agg, Text).label("agg"),
             cast(g.aggregates, Text).label("aggregates"),
         )
-        .select_from(enrolments.join(users, u.id == e.userid).outerjoin(user_activity_agg, _course_row_join(info)))
-        .where(*_eligible(info, channel))
+        .select_from(enrolments.join(users, u.id == e.userid).outerjoin(user_activity_agg, course_row_join(info)))
+        .where(*eligible_filters(info, channel))
     )
 
 
@@ -200,7 +200,9 @@ def write_response_spark(
     ctx = reports.ResponseContext(info.course_id, info.course_name, info.batch_id, info.batch_name, s.report.timezone)
     out.write(reports.csv_line(reports.RESPONSE_COLUMNS))
     spark = spark_session(s)
-    eligible_sql = sql_text(select(enrolments.c.userid).select_from(_reported(info)).where(*_eligible(info, channel)))
+    eligible_sql = sql_text(
+        select(enrolments.c.userid).select_from(_reported(info)).where(*eligible_filters(info, channel))
+    )
     a = assessment_aggregator.c
     live_sql = sql_text(
         select(a.user_id, a.content_id, a.attempt_id, a.last_attempted_on, a.updated_on, cast(a.question, Text)).where(
@@ -258,7 +260,7 @@ def _archive_task(blob_url: str, course_id: str, batch_id: str) -> Callable[[tup
                     if row.course_id != course_id or row.batch_id != batch_id:
                         continue
                     last, updated = truncated_int(row.last_attempted_on), truncated_int(row.updated_on)
-                    values = (row.content_id, row.attempt_id, last, updated, _dumps(question))
+                    values = (row.content_id, row.attempt_id, last, updated, question_dumps(question))
                     yield row.user_id, (ARCHIVED, (index, n), values)
         except (ValueError, ObjectStoreError, OSError, EOFError) as exc:  # ArchiveFormatError is a ValueError
             yield "", (ERROR, index, f"Archived file {key} cannot be read: {first_line(exc)}")
@@ -320,7 +322,7 @@ def _response_task(
                 if eligible:
                     # Live rows first, then archived ones in file and line order, as the python engine meets them.
                     attempts = live + [a for _, a in sorted(archived, key=lambda x: x[0])]
-                    yield from reports.learner_response_lines(ctx, user_id, attempts, titles, _dumps)
+                    yield from reports.learner_response_lines(ctx, user_id, attempts, titles, question_dumps)
 
         try:
             yield from _blocks(lines())

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, column, func, select
 
 from learnagg.adapters.store.tables import user_enrolments as enrolments
 from learnagg.adapters.store.tables import users
-from learnagg.batch.progress_exhaust import BatchInfo, _eligible
+from learnagg.batch.progress_exhaust import BatchInfo, eligible_filters
 from learnagg.batch.spark.session import sql_text
 
 
@@ -22,7 +22,7 @@ def slice_bounds(conn: Connection, info: BatchInfo, channel: str | None, size: i
     ranked = (
         select(e.userid, func.row_number().over(order_by=e.userid.collate("C")).label("r"))
         .select_from(enrolments.join(users, u.id == e.userid))
-        .where(*_eligible(info, channel))
+        .where(*eligible_filters(info, channel))
         .subquery()
     )
     stmt = select(ranked.c.userid).where(ranked.c.r > 1, (ranked.c.r - 1) % size == 0).order_by(ranked.c.r)
