@@ -526,7 +526,7 @@ def test_batch_equals_one_by_one_with_a_constant_number_of_reads(capp, batch_siz
         (U2, "Course completion"),
     ]
     assert ["oldId" in e["edata"] for e in generated(app)] == [False, True, False]
-    assert failed == ["event is not a JSON object", "user ghost not found"]
+    assert sorted(failed) == ["event is not a JSON object", "user ghost not found"]  # on two partitions
     entry = {"name": "Course completion", "lastIssuedOn": DAY_UTC, "templateUrl": SVG, "type": "Course completion"}
     assert entries == [[entry], [entry]]
     # Five requests in one batch read as much as one alone (templates, users, enrolments, course names).
