@@ -15,6 +15,7 @@ from learnagg.errors import first_line
 
 log = logging.getLogger(__name__)
 
+RETRY_SOON = 0.25  # seconds until a worker tries again for a partition of its share held by another
 MAX_HALVINGS = 16  # a batch size is halved at most this often (500 → 1 after 9)
 
 
@@ -104,7 +105,10 @@ class PartitionOwnership:
         if held != self.owned:
             log.info("%s: %s holds partition(s) %s of %s", self.consumer, self.owner, held or "none", self.topic)
         self.owned = held
-        self._due = time.monotonic() + self.lease_ms / 3000
+        # A partition of this worker's share still leased by another (which releases it at its own next renewal) is
+        # tried again soon rather than a third of a lease later, so a rebalanced partition is not left unowned.
+        period = self.lease_ms / 3000 if held == target else min(RETRY_SOON, self.lease_ms / 3000)
+        self._due = time.monotonic() + period
         return held
 
     def bound_stall(self, conn: Connection) -> None:
