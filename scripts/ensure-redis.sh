@@ -4,7 +4,8 @@
 # otherwise prints what to install and exits 1. It does not start or configure a system service.
 set -euo pipefail
 
-if command -v redis-server >/dev/null 2>&1; then
+# redis-cli (package redis-tools, a dependency of redis-server) joins the test Redis Cluster.
+if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
     exit 0
 fi
 if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
@@ -13,7 +14,7 @@ if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
 # The package may start a system-wide instance on 6379; the tests never use it.
-command -v redis-server >/dev/null
+command -v redis-server >/dev/null && command -v redis-cli >/dev/null
 echo "redis-server installed: $(command -v redis-server)"

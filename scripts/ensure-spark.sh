@@ -7,7 +7,11 @@ set -euo pipefail
 
 JAR=/usr/share/java/postgresql.jar
 missing=()
-if ! command -v java >/dev/null 2>&1; then
+java_major() {  # the major version of the java on the PATH (0 when there is none)
+    command -v java >/dev/null 2>&1 || { echo 0; return; }
+    java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1
+}
+if [[ "$(java_major)" -lt 17 ]]; then
     missing+=(default-jre-headless)
 fi
 if [[ ! -f "$JAR" ]]; then
@@ -23,5 +27,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-command -v java >/dev/null && [[ -f "$JAR" ]]
+[[ "$(java_major)" -ge 17 && -f "$JAR" ]]
 echo "installed: ${missing[*]}"
