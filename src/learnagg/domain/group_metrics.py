@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from learnagg.domain.attempt_metrics import merged_view
 from learnagg.domain.numbers import round2
@@ -172,7 +172,21 @@ def metric_entries(merged: Mapping[str, float], stamps: Mapping[str, int | None]
     return [{"metric": key, "value": merged[key], "lastUpdatedOn": get(key)} for key in sorted(merged)]
 
 
-def _member_entry(row: MemberRow, name: str, batch: str | None, agg: list[Metric]) -> dict[str, Any]:
+class Member(Protocol):
+    """What a member entry reads of a member's row (a :class:`MemberRow`, or a row with its maps still as text)."""
+
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def role(self) -> str | None: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def created_by(self) -> str | None: ...
+
+
+def member_entry(row: Member, name: str, batch: str | None, agg: object) -> dict[str, Any]:
+    """One member's entry of an activity in `/v1/group/activity/agg` (docs/api.md#group-aggregates)."""
     return {
         "userId": row.user_id,
         "name": name,
@@ -221,7 +235,7 @@ def activity_agg(
         if ctx is None:
             if include_all_members:
                 # "" sorts before every batch id: a member without rows has this one entry only.
-                keyed.append((user, "", _member_entry(row, name, None, [])))
+                keyed.append((user, "", member_entry(row, name, None, [])))
             continue
         enrolled.add(user)
         merged = merged_metrics(row.agg, row.aggregates)
@@ -233,7 +247,7 @@ def activity_agg(
         batch = batch_id(ctx)
         # The prefix "\x00" keeps a real batch id "" after the null batch of a member without rows
         # (docs/reference/data-model.md#c6).
-        keyed.append((user, "\x00" + batch, _member_entry(row, name, batch, entries)))
+        keyed.append((user, "\x00" + batch, member_entry(row, name, batch, entries)))
     keyed.sort(key=lambda item: (item[0], item[1]))
     return {
         "groupId": group_id,

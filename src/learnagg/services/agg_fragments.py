@@ -95,7 +95,7 @@ def render_member(seen: tuple[Any, ...], texts: tuple[Any, ...]) -> Rendered:
     r = RawRow._make(texts)
     metrics, latest = render(decode(r.agg), decode(r.aggregates), decode(r.agg_last_updated))
     batch = group_metrics.batch_id(r.context_id or "")
-    entry = _entry(r, group_metrics.display_name(r.first_name, r.last_name), batch, metrics)
+    entry = group_metrics.member_entry(r, group_metrics.display_name(r.first_name, r.last_name), batch, metrics)
     # The prefix "\x00" keeps a real batch id "" after the null batch of a member without rows
     # (docs/reference/data-model.md#c6).
     return Rendered(seen, orjson.dumps(entry), (r.user_id, "\x00" + batch), latest, time.monotonic())
@@ -245,7 +245,7 @@ def activity_agg(
         if ctx is None:  # a member without rows
             if include_all_members:
                 r = RawRow._make((*row[:7], None, None, None))
-                entry = _entry(r, group_metrics.display_name(r.first_name, r.last_name), None, [])
+                entry = group_metrics.member_entry(r, group_metrics.display_name(r.first_name, r.last_name), None, [])
                 keyed.append(((r.user_id, ""), orjson.dumps(entry)))
             continue
         held = held_by_key.get((group_id, activity_id, row[0], ctx))
@@ -274,18 +274,6 @@ def activity_agg(
         },
         # Each entry is copied once, into the answer (one joined fragment would copy it twice).
         "members": [orjson.Fragment(entry) for _, entry in entries],
-    }
-
-
-def _entry(row: RawRow, name: str, batch: str | None, agg: object) -> dict[str, Any]:
-    return {
-        "userId": row.user_id,
-        "name": name,
-        "role": row.role,
-        "status": row.status,
-        "createdBy": row.created_by,
-        "batchId": batch,
-        "agg": agg,
     }
 
 
