@@ -57,6 +57,7 @@ class PartitionOwnership:
         self._due = 0.0  # time.monotonic() of the next renewal
         self.halvings: dict[int, int] = {}  # per partition: how often its batch size was halved after a lost lease
         self.peers: list[PartitionOwnership] = [self]  # the ownerships of the worker's jobs (see `group`)
+        self.adopted: dict[int, int] = {}  # partitions outside the share taken over (see `_adopt`): since (epoch ms)
 
     @staticmethod
     def group(members: Sequence[PartitionOwnership]) -> None:
@@ -94,22 +95,45 @@ class PartitionOwnership:
             else:
                 members = leases.heartbeat(dialect, conn, self.consumer, self.owner, now, self.lease_ms)
                 target = leases.share(self.count, members, self.owner)
-            dropped = [p for p in self.owned if p not in target]
+            # An adopted partition is kept for one lease period, then given back to the share's owner.
+            self.adopted = {p: t for p, t in self.adopted.items() if p not in target and t + self.lease_ms > now}
+            dropped = [p for p in self.owned if p not in target and p not in self.adopted]
             if dropped:
-                leases.release(conn, self.consumer, self.topic, self.owner, dropped)
-            held = [
-                p
-                for p in target
-                if leases.acquire(dialect, conn, self.consumer, self.topic, p, self.owner, now, self.lease_ms)
-            ]
+                leases.release(conn, self.consumer, self.topic, self.owner, dropped, now)
+            held = [p for p in target + sorted(self.adopted) if self._acquire(conn, p, now)]
+            self.adopted = {p: t for p, t in self.adopted.items() if p in held}
+            if self.pinned is None:
+                held += self._adopt(conn, now, set(target))
         if held != self.owned:
             log.info("%s: %s holds partition(s) %s of %s", self.consumer, self.owner, held or "none", self.topic)
         self.owned = held
         # A partition of this worker's share still leased by another (which releases it at its own next renewal) is
         # tried again soon rather than a third of a lease later, so a rebalanced partition is not left unowned.
-        period = self.lease_ms / 3000 if held == target else min(RETRY_SOON, self.lease_ms / 3000)
+        period = self.lease_ms / 3000 if set(target) <= set(held) else min(RETRY_SOON, self.lease_ms / 3000)
         self._due = time.monotonic() + period
         return held
+
+    def _acquire(self, conn: Connection, partition: int, now: int) -> bool:
+        return leases.acquire(
+            self.store.dialect, conn, self.consumer, self.topic, partition, self.owner, now, self.lease_ms
+        )
+
+    def _adopt(self, conn: Connection, now: int, target: set[int]) -> list[int]:
+        """Take the partitions nobody has held for a third of a lease since their lease ended or was given up.
+
+        The share's owner of such a partition is dead but still counted as a member (for up to a lease), or
+        was itself assigned it after dying: without adoption a partition could stay unowned while worker after
+        worker dies. An adopted partition is worked like the share and kept for one lease period.
+        """
+        before = now - self.lease_ms // 3
+        out = []
+        for partition in leases.abandoned(conn, self.consumer, self.topic, before):
+            if partition < self.count and partition not in target and self._acquire(conn, partition, now):
+                self.adopted[partition] = now
+                out.append(partition)
+        if out:
+            log.info("%s: %s adopts unowned partition(s) %s of %s", self.consumer, self.owner, out, self.topic)
+        return out
 
     def bound_stall(self, conn: Connection) -> None:
         """End this transaction on the server if the worker stalls in it for a lease period (PostgreSQL).
@@ -130,6 +154,7 @@ class PartitionOwnership:
         """
         if partition in self.owned:
             self.owned.remove(partition)
+        self.adopted.pop(partition, None)
         self.halvings[partition] = min(self.halvings.get(partition, 0) + 1, MAX_HALVINGS)
         self._due = 0.0
 
@@ -155,4 +180,5 @@ class PartitionOwnership:
             else:
                 leases.release(conn, self.consumer, self.topic, self.owner)
         self.owned = []
+        self.adopted = {}
         self._due = 0.0

@@ -70,13 +70,33 @@ def acquire(
     return conn.execute(stmt).rowcount == 1
 
 
-def release(conn: Connection, consumer: str, topic: str, owner: str, partitions: list[int] | None = None) -> None:
-    """Give up ``owner``'s leases (all of them, or those of ``partitions``) so others take them at once."""
+def release(
+    conn: Connection,
+    consumer: str,
+    topic: str,
+    owner: str,
+    partitions: list[int] | None = None,
+    now_ms: int | None = None,
+) -> None:
+    """Give up ``owner``'s leases (all of them, or those of ``partitions``) so others take them at once.
+
+    ``now_ms`` records when a rebalance gave them up (``lease_until`` of a free partition): one its new owner does
+    not take soon is then adopted like an expired one (`abandoned`).
+    """
     c = consumer_offset.c
     stmt = update(consumer_offset).where(c.consumer == consumer, c.topic == topic, c.owner == owner)
     if partitions is not None:
         stmt = stmt.where(c.partition.in_(partitions))
-    conn.execute(stmt.values(owner=None, lease_until=None))
+    conn.execute(stmt.values(owner=None, lease_until=now_ms))
+
+
+def abandoned(conn: Connection, consumer: str, topic: str, before_ms: int) -> list[int]:
+    """Partitions whose lease ended (or that were given up in a rebalance) before ``before_ms`` and nobody took."""
+    c = consumer_offset.c
+    stmt = select(c.partition).where(
+        c.consumer == consumer, c.topic == topic, c.lease_until.is_not(None), c.lease_until < before_ms
+    )
+    return sorted(conn.execute(stmt).scalars())
 
 
 def leave(conn: Connection, consumer: str, topic: str, owner: str) -> None:
