@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# Test processes (pytest-xdist): each starts its own private servers. TEST_WORKERS=0 runs the tests in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint bench docs clean
 
@@ -29,7 +31,7 @@ test: lint
 	bash scripts/ensure-redis.sh
 	bash scripts/ensure-chromium.sh
 	bash scripts/ensure-spark.sh
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 ## lint: ruff (rules and format), mypy, the import contract (.importlinter) and the file-size rule
 lint: $(VENV)/.installed-test

@@ -3,8 +3,7 @@
 
 The parent hands out units one at a time to `archival.workers` forked processes. A child claims its unit with the
 same expiring lease as a sequential run (`batch_leases.held`), works it, and sends back what it did; a unit held
-by another run comes back as busy and is offered again after the pass, with the patience of `claims.Claimer`:
-the run ends when every unit is done, or when nobody has given one up for two lease lengths. Each child holds at
+by another run comes back as busy and is offered again after the pass (`claims.in_passes`). Each child holds at
 most one unit's rows in memory, so memory grows with the number of workers, not with the data.
 """
 
@@ -15,7 +14,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import suppress
@@ -24,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from learnagg.adapters.store.batch_leases import Lease, LeaseLost, held, new_owner
 from learnagg.app import App
-from learnagg.batch.claims import ClaimStats
+from learnagg.batch.claims import ClaimStats, in_passes
 
 log = logging.getLogger("learnagg.batch")
 T = TypeVar("T")
@@ -101,14 +99,12 @@ def run_pool(
     """
     global _JOB
     stats = ClaimStats()
-    patience = 2 * lease_seconds
     _JOB = _Job(app, units, name, lease_seconds, work, new_owner())
     context = multiprocessing.get_context("fork")
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent) as pool:
-            pending = list(range(len(units)))
-            deadline = time.monotonic() + patience
-            while pending:
+
+            def one_pass(pending: list[int]) -> list[int]:
                 busy: list[int] = []
                 running: dict[Future[tuple[str, Any]], int] = {pool.submit(_child, i): i for i in pending}
                 while running:
@@ -124,14 +120,9 @@ def run_pool(
                             stats.lost += 1
                         else:
                             done(units[index], result)
-                if len(busy) < len(pending):
-                    deadline = time.monotonic() + patience
-                pending = sorted(busy)
-                if pending and time.monotonic() >= deadline:
-                    stats.held = len(pending)
-                    break
-                if pending:
-                    time.sleep(min(1.0, lease_seconds / 4))
+                return sorted(busy)
+
+            stats.held = in_passes(range(len(units)), one_pass, lease_seconds)
     finally:
         _JOB = None
     return stats

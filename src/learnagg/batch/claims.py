@@ -45,10 +45,8 @@ class Claimer(Generic[T]):
     def run(self, units: Sequence[T], work: Callable[[T, Lease], None]) -> ClaimStats:
         """Claim and work each unit; wait for units held elsewhere as described in the module docstring."""
         stats = ClaimStats()
-        pending = list(units)
-        patience = 2 * self.lease_seconds
-        deadline = time.monotonic() + patience
-        while pending:
+
+        def one_pass(pending: list[T]) -> list[T]:
             busy: list[T] = []
             for unit in pending:
                 with held(self.app.store, self.app.clock, self.name(unit), self.owner, self.lease_seconds) as lease:
@@ -60,12 +58,31 @@ class Claimer(Generic[T]):
                     except LeaseLost:
                         log.warning("lost the lease of %s: another run finishes it", self.name(unit))
                         stats.lost += 1
-            if len(busy) < len(pending):
-                deadline = time.monotonic() + patience
-            pending = busy
-            if pending and time.monotonic() >= deadline:
-                stats.held = len(pending)
-                break
-            if pending:
-                time.sleep(min(1.0, self.lease_seconds / 4))
+            return busy
+
+        stats.held = in_passes(units, one_pass, self.lease_seconds)
         return stats
+
+
+def in_passes(units: Sequence[T], one_pass: Callable[[list[T]], list[T]], lease_seconds: float) -> int:
+    """Offer the units pass after pass until every one is done; return how many were left to other runs.
+
+    ``one_pass`` works what it can claim and returns the units held by another run. They are offered again after
+    a pause, until nobody has given one up for two lease lengths: a crashed run's claims expire within that time,
+    while a healthy run that keeps its claims is left to finish them. Every way of claiming batch work (one unit
+    at a time, forked workers, waves for Spark) shares this patience.
+    """
+    pending = list(units)
+    patience = 2 * lease_seconds
+    deadline = time.monotonic() + patience
+    while pending:
+        busy = one_pass(pending)
+        if len(busy) < len(pending):
+            deadline = time.monotonic() + patience
+        pending = busy
+        if not pending:
+            break
+        if time.monotonic() >= deadline:
+            return len(pending)
+        time.sleep(min(1.0, lease_seconds / 4))
+    return 0

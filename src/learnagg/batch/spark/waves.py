@@ -2,21 +2,20 @@
 
 The python engine claims one unit, works it, and releases it. A Spark job works many units at once, so the spark
 engine claims a wave of them (the same `batch_lease` rows, the same names), keeps every lease of the wave alive with
-one heartbeat while the job runs, and releases them after. Units another run holds are tried again after the pass,
-with the same patience as `learnagg.batch.claims.Claimer`: until nobody has given a unit up for two lease lengths.
+one heartbeat while the job runs, and releases them after. Units another run holds are tried again after the pass
+(`learnagg.batch.claims.in_passes`).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from learnagg.adapters.store.batch_leases import Lease, acquire, new_owner, release, renewing
 from learnagg.app import App
-from learnagg.batch.claims import ClaimStats
+from learnagg.batch.claims import ClaimStats, in_passes
 
 log = logging.getLogger("learnagg.batch")
 T = TypeVar("T")
@@ -36,10 +35,8 @@ class WaveClaimer(Generic[T]):
         stats = ClaimStats()
         owner = new_owner()
         lease_ms = int(self.lease_seconds * 1000)
-        pending = list(units)
-        patience = 2 * self.lease_seconds
-        deadline = time.monotonic() + patience
-        while pending:
+
+        def one_pass(pending: list[T]) -> list[T]:
             busy: list[T] = []
             wave: list[tuple[T, Lease]] = []
             for unit in pending:
@@ -53,14 +50,9 @@ class WaveClaimer(Generic[T]):
                     wave = []
             if wave:
                 self._work(wave, work, stats)
-            if len(busy) < len(pending):
-                deadline = time.monotonic() + patience
-            pending = busy
-            if pending and time.monotonic() >= deadline:
-                stats.held = len(pending)
-                break
-            if pending:
-                time.sleep(min(1.0, self.lease_seconds / 4))
+            return busy
+
+        stats.held = in_passes(units, one_pass, self.lease_seconds)
         return stats
 
     def _work(
