@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,20 @@ from tests.support import TestClock
 
 T = 1_700_000_000_000  # "now" in tests (SPEC C2 examples write it as T)
 _db_numbers = itertools.count()
+
+# The spark engine in tests: one local session on two cores, tiny slices and waves so that every job has several
+# tasks.
+SPARK: dict[str, Any] = {
+    "master": "local[2]",
+    "conf": {
+        "spark.sql.shuffle.partitions": "2",
+        "spark.default.parallelism": "2",
+        "spark.ui.enabled": "false",
+        "spark.sql.adaptive.enabled": "false",
+    },
+    "slice_learners": 2,
+    "wave_partitions": 3,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +67,38 @@ def redis_cluster() -> Iterator[RedisCluster]:
     cluster = RedisCluster().start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One Spark session (``SPARK``) shared by every test of the run; the engine finds and reuses it."""
+    from learnagg.batch.spark.session import spark_session
+
+    session = spark_session(Settings(spark=SPARK))
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(params=["python", "spark"])
+def engine(request: pytest.FixtureRequest, settings: Settings) -> str:
+    """The batch engine a test runs on (docs/spark.md). The spark engine runs on PostgreSQL only: its SQLite cases
+    are not collected (see ``pytest_collection_modifyitems``); it uses the shared session."""
+    if request.param == "spark":
+        request.getfixturevalue("spark")
+        settings.spark = Settings(spark=SPARK).spark
+    return str(request.param)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the spark engine on SQLite (the engine refuses it in one line, tested in tests/spark)."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        (drop if params.get("engine") == "spark" and params.get("database_url") == "sqlite" else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")

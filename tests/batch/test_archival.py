@@ -1,9 +1,11 @@
-"""SPEC §6.2 and §7 #3 on SQLite and PostgreSQL: archive → verify → delete keeps every learner's scores."""
+"""SPEC §6.2 and §7 #3 on SQLite and PostgreSQL: archive → verify → delete keeps every learner's scores, with the
+archives written by either engine (the spark engine on PostgreSQL)."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,9 @@ from learnagg import bootstrap
 from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
 from learnagg.adapters.store import scores
 from learnagg.adapters.store.tables import archival_metadata, group_member, user_activity_agg
-from learnagg.batch.archival import ArchivalScope, run_archive
+from learnagg.batch.archival import ArchivalScope, ArchiveSummary, run_archive
 from learnagg.batch.archival_delete import run_delete
+from learnagg.batch.spark.archival import run_archive_spark
 from learnagg.domain import archive_csv as ac
 from learnagg.errors import ConfigurationError, InputError
 from learnagg.services.score_recompute import recompute_scores
@@ -99,6 +102,12 @@ def live_keys(app: bootstrap.App) -> set[tuple[str, ...]]:
 
 
 @pytest.fixture
+def archive(engine: str) -> Callable[..., ArchiveSummary]:
+    """`archive run` on the engine under test (docs/spark.md): both write the same files and metadata rows."""
+    return run_archive_spark if engine == "spark" else run_archive
+
+
+@pytest.fixture
 def blobs(tmp_path: Path) -> ObjectStore:
     return ObjectStore(str(tmp_path / "blobs"))
 
@@ -121,9 +130,9 @@ def sample() -> list[dict[str, Any]]:
     return rows
 
 
-def test_one_file_per_course_batch_calendar_year_and_iso_week(app, blobs):
+def test_one_file_per_course_batch_calendar_year_and_iso_week(app, blobs, archive):
     seed(app, sample())
-    summary = run_archive(app, blobs)
+    summary = archive(app, blobs)
     assert (summary.partitions, summary.archived, summary.failed, summary.rows) == (4, 4, 0, 19)
     expected = [
         f"archived-data/batch-1_do_course/2020-53-{T}.csv.gz",
@@ -151,9 +160,9 @@ def test_one_file_per_course_batch_calendar_year_and_iso_week(app, blobs):
     assert rows[(2021, 53, BATCH)]["row_count"] == 6 and rows[(2021, 1, "batch-2")]["row_count"] == 1
 
 
-def test_the_file_is_sorted_by_user_content_attempt_in_code_point_order(app, blobs):
+def test_the_file_is_sorted_by_user_content_attempt_in_code_point_order(app, blobs, archive):
     seed(app, sample())
-    run_archive(app, blobs)
+    archive(app, blobs)
     with blobs.open_read(f"archived-data/batch-1_do_course/2021-1-{T}.csv.gz") as f:
         lines = gzip.decompress(f.read()).decode().splitlines()
     assert lines[0] == ",".join(ac.COLUMNS)
@@ -174,19 +183,19 @@ def test_the_file_is_sorted_by_user_content_attempt_in_code_point_order(app, blo
     )
 
 
-def test_a_rerun_archives_nothing_new_and_later_rows_of_an_archived_week_stay_live(app, blobs):
+def test_a_rerun_archives_nothing_new_and_later_rows_of_an_archived_week_stay_live(app, blobs, archive):
     seed(app, sample())
-    run_archive(app, blobs)
+    archive(app, blobs)
     seed(app, [attempt("late", "c1", "late-a", WEEKS["2021-1"] + 5, 2.0)])
     app.clock.now = T + 1000
-    again = run_archive(app, blobs)
+    again = archive(app, blobs)
     assert (again.partitions, again.archived, again.skipped_archived, again.rows) == (4, 0, 4, 0)
     assert len(blobs.list_keys()) == 4
     run_delete(app, blobs)
     assert live_keys(app) == {("late", "c1", "late-a")}
 
 
-def test_archive_verify_delete_keeps_best_scores_attempt_counts_and_agg_details(app, blobs):
+def test_archive_verify_delete_keeps_best_scores_attempt_counts_and_agg_details(app, blobs, archive):
     rows = sample()
     seed(app, rows)
     # History the live table no longer holds: a legacy entry and an opaque one survive too (SPEC §2.1).
@@ -211,7 +220,7 @@ def test_archive_verify_delete_keeps_best_scores_attempt_counts_and_agg_details(
     before = snapshot(app)
     assert before[(COURSE, "abe", f"cb:{BATCH}")][0]["score:c1"] == 5.0  # the legacy attempt is the best
 
-    assert run_archive(app, blobs).archived == 4
+    assert archive(app, blobs).archived == 4
     app.clock.now = T + 5000
     summary = run_delete(app, blobs)
     assert (summary.files, summary.deleted, summary.failed) == (4, 4, 0)
@@ -223,9 +232,9 @@ def test_archive_verify_delete_keeps_best_scores_attempt_counts_and_agg_details(
     assert run_delete(app, blobs).files == 0  # nothing left to delete
 
 
-def test_rows_rewritten_or_added_after_archiving_survive_deletion(app, blobs):
+def test_rows_rewritten_or_added_after_archiving_survive_deletion(app, blobs, archive):
     seed(app, sample())
-    run_archive(app, blobs)
+    archive(app, blobs)
     rewritten = attempt("abe", "c1", "2021-1-a", WEEKS["2021-1"] + 99, 0.5)  # the same key, a new updated_on
     added = attempt("abe", "c1", "2021-1-z", WEEKS["2021-1"] + 100, 1.5)
     seed(app, [rewritten, added], now=T + 1)
@@ -239,7 +248,7 @@ def test_rows_rewritten_or_added_after_archiving_survive_deletion(app, blobs):
     assert next(d for d in details if d["attempt_id"] == "2021-1-a")["score"] == 0.5  # live rows win (S3)
 
 
-def test_the_golden_attempt_is_archived_deleted_and_its_best_score_kept(app, blobs):
+def test_the_golden_attempt_is_archived_deleted_and_its_best_score_kept(app, blobs, archive):
     event = golden_event()
     load(
         app,
@@ -260,7 +269,7 @@ def test_the_golden_attempt_is_archived_deleted_and_its_best_score_kept(app, blo
     publish(app, "assess", [event])
     drain(app)
     before = snapshot(app)
-    assert run_archive(app, blobs).rows == 1
+    assert archive(app, blobs).rows == 1
     assert run_delete(app, blobs).rows_deleted == 1
     assert attempts(app) == [] and snapshot(app) == before
     # A later, lower attempt of the same content: the archived best (1.33 of 2.0) still wins (SPEC §7 #3).
@@ -278,27 +287,27 @@ def test_the_golden_attempt_is_archived_deleted_and_its_best_score_kept(app, blo
     assert row["aggregates"][f"attempts_count:{event['contentId']}"] == 2.0
 
 
-def test_scope_limits_the_batches_and_unknown_batches_are_refused(app, blobs):
+def test_scope_limits_the_batches_and_unknown_batches_are_refused(app, blobs, archive):
     seed(app, sample())
     with pytest.raises(InputError, match="unknown batch 'nope'"):
-        run_archive(app, blobs, ArchivalScope(batch_ids=("batch-2", "nope")))
+        archive(app, blobs, ArchivalScope(batch_ids=("batch-2", "nope")))
     with pytest.raises(InputError, match="unknown batch 'batch-2' of collection 'do_course'"):
-        run_archive(app, blobs, ArchivalScope("batch-2", COURSE))
+        archive(app, blobs, ArchivalScope("batch-2", COURSE))
     with pytest.raises(InputError, match="go together"):
-        run_archive(app, blobs, ArchivalScope(batch_id="batch-2"))
+        archive(app, blobs, ArchivalScope(batch_id="batch-2"))
     assert metadata(app) == [] and blobs.list_keys() == []
-    assert run_archive(app, blobs, ArchivalScope(batch_ids=("batch-2",))).archived == 1
-    assert run_archive(app, blobs, ArchivalScope(BATCH, COURSE)).archived == 3
+    assert archive(app, blobs, ArchivalScope(batch_ids=("batch-2",))).archived == 1
+    assert archive(app, blobs, ArchivalScope(BATCH, COURSE)).archived == 3
     assert run_delete(app, blobs, ArchivalScope("batch-2", "do_other")).rows_deleted == 1
     assert len(attempts(app)) == 18
 
 
-def test_before_archives_only_whole_partitions_ending_by_the_date(app, blobs):
+def test_before_archives_only_whole_partitions_ending_by_the_date(app, blobs, archive):
     seed(app, sample())
-    summary = run_archive(app, blobs, before=at(2021, 1, 2, 12))  # cut at 1 January: 2020-W53 only
+    summary = archive(app, blobs, before=at(2021, 1, 2, 12))  # cut at 1 January: 2020-W53 only
     assert [(m["request_data"]["year"], m["request_data"]["week"]) for m in metadata(app)] == [(2020, 53)]
     assert summary.rows == 6
-    assert run_archive(app, blobs, before=at(2021, 1, 4)).archived == 1  # (2021, 53) ends on Monday 4 January
+    assert archive(app, blobs, before=at(2021, 1, 4)).archived == 1  # (2021, 53) ends on Monday 4 January
 
 
 def test_an_upload_failure_marks_the_partition_failed_and_a_rerun_completes(app, blobs, tmp_path):
@@ -325,16 +334,16 @@ def test_an_upload_failure_marks_the_partition_failed_and_a_rerun_completes(app,
     assert (m["archival_status"], m["iteration"]) == ("SUCCESS", 1)
 
 
-def test_partitions_that_failed_three_times_are_skipped(app, blobs):
+def test_partitions_that_failed_three_times_are_skipped(app, blobs, archive):
     seed(app, sample())
-    run_archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
+    archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
     with app.store.write() as conn:
         conn.execute(update(archival_metadata).values(archival_status="FAILED", iteration=3))
-    summary = run_archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
+    summary = archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
     assert (summary.skipped_iterations, summary.archived) == (1, 0)
 
 
-def test_a_killed_upload_leaves_a_row_whose_file_the_rerun_replaces(app, blobs):
+def test_a_killed_upload_leaves_a_row_whose_file_the_rerun_replaces(app, blobs, archive):
     seed(app, sample())
     # What a run killed during the upload leaves: the metadata row naming its key, and a partial upload.
     stale = f"archived-data/batch-2_do_other/2021-1-{T - 1}.csv.gz"
@@ -352,7 +361,7 @@ def test_a_killed_upload_leaves_a_row_whose_file_the_rerun_replaces(app, blobs):
     Path(blobs.path(stale)).write_bytes(b"complete but never recorded")
     Path(blobs.path(stale) + ".part").write_bytes(b"half")
     assert blobs.list_keys() == [stale]  # an unfinished upload is never listed
-    run_archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
+    archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
     assert blobs.list_keys() == [f"archived-data/batch-2_do_other/2021-1-{T}.csv.gz"]
     assert not Path(blobs.path(stale) + ".part").exists()
     [m] = metadata(app)
@@ -390,9 +399,9 @@ def corrupt_extra_row(path: Path) -> None:
     ],
     ids=["missing", "truncated", "not-gzip", "tampered", "extra-row"],
 )
-def test_a_missing_or_damaged_archive_fails_deletion_and_deletes_nothing(app, blobs, damage, reason):
+def test_a_missing_or_damaged_archive_fails_deletion_and_deletes_nothing(app, blobs, damage, reason, archive):
     seed(app, sample())
-    run_archive(app, blobs)
+    archive(app, blobs)
     key = f"archived-data/batch-1_do_course/2021-1-{T}.csv.gz"
     damage(Path(blobs.path(key)))
     app.clock.now = T + 7
@@ -405,9 +414,9 @@ def test_a_missing_or_damaged_archive_fails_deletion_and_deletes_nothing(app, bl
     assert {k[2] for k in live_keys(app)} == {"2021-1-a", "2021-1-b"}  # that week's rows, untouched
 
 
-def test_a_wrong_recorded_row_count_deletes_nothing(app, blobs):
+def test_a_wrong_recorded_row_count_deletes_nothing(app, blobs, archive):
     seed(app, sample())
-    run_archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
+    archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
     with app.store.write() as conn:
         conn.execute(update(archival_metadata).values(row_count=2))
     summary = run_delete(app, blobs)
@@ -415,26 +424,26 @@ def test_a_wrong_recorded_row_count_deletes_nothing(app, blobs):
     assert len(attempts(app)) == 19
 
 
-def test_an_archive_without_checksum_is_parsed_and_counted(app, blobs):
+def test_an_archive_without_checksum_is_parsed_and_counted(app, blobs, archive):
     seed(app, sample())
-    run_archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
+    archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
     with app.store.write() as conn:
         conn.execute(update(archival_metadata).values(checksum=None, row_count=None))
     assert run_delete(app, blobs).rows_deleted == 1
 
 
-def test_deletion_gives_up_after_three_failures(app, blobs):
+def test_deletion_gives_up_after_three_failures(app, blobs, archive):
     seed(app, sample())
-    run_archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
+    archive(app, blobs, ArchivalScope(batch_ids=("batch-2",)))
     blobs.delete(blobs.list_keys()[0])
     for expected in (1, 1, 1, 0):
         assert run_delete(app, blobs).files == expected
     assert metadata(app)[0]["iteration"] == 3
 
 
-def test_a_file_of_another_batch_is_refused(app, blobs):
+def test_a_file_of_another_batch_is_refused(app, blobs, archive):
     seed(app, sample())
-    run_archive(app, blobs)
+    archive(app, blobs)
     other = f"archived-data/batch-2_do_other/2021-1-{T}.csv.gz"
     with app.store.write() as conn:
         conn.execute(
@@ -447,15 +456,15 @@ def test_a_file_of_another_batch_is_refused(app, blobs):
     assert len(attempts(app)) == 19
 
 
-def test_an_unusable_object_store_stops_before_any_work(app, tmp_path):
+def test_an_unusable_object_store_stops_before_any_work(app, tmp_path, archive):
     seed(app, sample())
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(ObjectStoreError, match="cannot use the object store"):
-        run_archive(app, ObjectStore(str(tmp_path / "file" / "blobs")))
+        archive(app, ObjectStore(str(tmp_path / "file" / "blobs")))
     assert metadata(app) == []
 
 
-def test_deleting_invalidates_the_group_cache_of_affected_users(app, blobs):
+def test_deleting_invalidates_the_group_cache_of_affected_users(app, blobs, archive):
     seed(app, sample())
     with app.store.write() as conn:
         conn.execute(insert(group_member).values(group_id="g1", user_id="abe", role="member", status="active"))
@@ -469,7 +478,7 @@ def test_deleting_invalidates_the_group_cache_of_affected_users(app, blobs):
 
     app.cache = Recording()  # type: ignore[assignment]
     app.settings.archival.workers = 1  # recorded in this process (a worker process invalidates its own cache)
-    run_archive(app, blobs)
+    archive(app, blobs)
     run_delete(app, blobs)
     assert ["g1"] in dropped
 

@@ -1,16 +1,20 @@
-"""SPEC §6.4 progress exhaust, on SQLite and PostgreSQL: exact columns and values of a small batch."""
+"""SPEC §6.4 progress exhaust, on SQLite and PostgreSQL and on both engines: exact columns and values of a batch."""
 
 from __future__ import annotations
 
 import io
+import tempfile
 import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import insert
 
+from learnagg.adapters.objectstore import ObjectStore
 from learnagg.adapters.store.tables import course_batch, user_activity_agg, user_enrolments, users
-from learnagg.batch.progress_exhaust import read_ahead, write_progress_report
+from learnagg.batch.progress_exhaust import CHUNK_USERS, read_ahead, write_progress_report
+from learnagg.batch.spark.reports import write_progress_spark
+from learnagg.batch.spark.session import jdbc_for
 from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE
 from learnagg.errors import NotFound
 from tests.support import load
@@ -103,14 +107,25 @@ def _setup(app) -> None:
     _enrol(app, "u-5")
 
 
-def _report(app, **kwargs: Any) -> list[str]:
+def _report(app, engine: str, **kwargs: Any) -> list[str]:
     out = io.StringIO()
-    count = write_progress_report(app, B, out, **kwargs)
+    count = write(app, engine, B, out, **kwargs)
     text = out.getvalue()
     assert text.endswith("\n")
     lines = text.split("\n")[:-1]
     assert count == len(lines) - 1
     return lines
+
+
+def write(app, engine: str, batch_id: str, out: io.StringIO, *, chunk_users: int = CHUNK_USERS, **kwargs: Any) -> int:
+    """The progress report of either engine (docs/spark.md); the spark engine's slices stand for the chunks."""
+    if engine == "python":
+        return write_progress_report(app, batch_id, out, chunk_users=chunk_users, **kwargs)
+    app.settings.spark.slice_learners = chunk_users
+    with tempfile.TemporaryDirectory() as parts:
+        return write_progress_spark(
+            app, jdbc_for(app.settings.database_url), ObjectStore(parts), batch_id, out, **kwargs
+        )
 
 
 PREFIX = 'do_course,"Course, One",BatchId_batch-1,Batch One,'
@@ -121,64 +136,64 @@ ROW_U1 = (
 ROW_U10 = PREFIX + "u-10,,,,,,,,,,ICSE,19/09/2019,21/09/2019,,100,,,"
 
 
-def test_progress_report_columns_and_values(app):
+def test_progress_report_columns_and_values(app, engine):
     _setup(app)
     # Progress of u-1: do_a1 and do_r1 completed (do_opt is optional), N = 5 leaves: floor(2/5*100 + 0.5) = 40.
     # Scores: do_a2 = 0.07 of 1.0 (aggregates wins over agg) → 8%; do_a1 = 1 of 2 (agg) → 50%;
     # total in hierarchy order (0.07 + 1.0) / (1.0 + 2.0) * 100 = 35.67 → 36%.
-    assert _report(app) == [HEADER + ",do_a2 - Score,do_a1 - Score", ROW_U9, ROW_U1, ROW_U10]
+    assert _report(app, engine) == [HEADER + ",do_a2 - Score,do_a1 - Score", ROW_U9, ROW_U1, ROW_U10]
 
 
-def test_same_report_whatever_the_chunk_size(app):
+def test_same_report_whatever_the_chunk_size(app, engine):
     _setup(app)
-    assert _report(app, chunk_users=1) == _report(app, chunk_users=2) == _report(app)
+    assert _report(app, engine, chunk_users=1) == _report(app, engine, chunk_users=2) == _report(app, engine)
 
 
-def test_score_column_appears_only_when_a_reported_row_has_the_score(app):
+def test_score_column_appears_only_when_a_reported_row_has_the_score(app, engine):
     _setup(app)
     app.settings.assessment.supported_primary_categories = ["Practice Question Set"]
     # do_q3 is now an assessment, but only the inactive u-3 has its score: no column.
-    assert _report(app)[0] == HEADER + ",do_a2 - Score,do_a1 - Score"
+    assert _report(app, engine)[0] == HEADER + ",do_a2 - Score,do_a1 - Score"
     _scores_u10 = {"score:do_q3": 0.5, "max_score:do_q3": 2.0}
     _scores(app, "u-10", aggregates=_scores_u10)
-    lines = _report(app)
+    lines = _report(app, engine)
     assert lines[0] == HEADER + ",do_a2 - Score,do_a1 - Score,do_q3 - Score"
     assert lines[3] == PREFIX + "u-10,,,,,,,,,,ICSE,19/09/2019,21/09/2019,,100,25%,,,25%"
     assert lines[2].endswith(",40,36%,8%,50%,")
 
 
-def test_no_assessment_scores_gives_only_the_fixed_columns(app):
+def test_no_assessment_scores_gives_only_the_fixed_columns(app, engine):
     load(app, _course())
     _insert(app, course_batch, {"courseid": C, "batchid": B, "name": "Batch One", "status": 1})
     _user(app, "u-1")
     _enrol(app, "u-1")
-    assert _report(app) == [HEADER, PREFIX + "u-1,,,,,,,,,,,20/09/2019,,,0,"]
+    assert _report(app, engine) == [HEADER, PREFIX + "u-1,,,,,,,,,,,20/09/2019,,,0,"]
 
 
-def test_channel_other_than_the_course_channel_keeps_only_its_users(app):
+def test_channel_other_than_the_course_channel_keeps_only_its_users(app, engine):
     _setup(app)
-    assert _report(app, channel=CHANNEL) == _report(app)
-    assert _report(app, channel="org-2") == [HEADER, ROW_U9[:-2]]  # no score in this user set: no column
-    assert _report(app, channel="org-3") == [HEADER]
+    assert _report(app, engine, channel=CHANNEL) == _report(app, engine)
+    assert _report(app, engine, channel="org-2") == [HEADER, ROW_U9[:-2]]  # no score in this user set: no column
+    assert _report(app, engine, channel="org-3") == [HEADER]
 
 
-def test_dates_follow_report_timezone(app):
+def test_dates_follow_report_timezone(app, engine):
     _setup(app)
     app.settings.report.timezone = "UTC"
-    lines = _report(app)
+    lines = _report(app, engine)
     assert ",19/09/2019,,Issued,40," in lines[2]  # 2019-09-19 18:30 UTC
     assert ",19/09/2019,20/09/2019,,100," in lines[3]
 
 
-def test_unknown_batch_is_not_found(app):
+def test_unknown_batch_is_not_found(app, engine):
     with pytest.raises(NotFound):
-        write_progress_report(app, "nope", io.StringIO())
+        write(app, engine, "nope", io.StringIO())
 
 
-def test_batch_without_learners_writes_the_header(app):
+def test_batch_without_learners_writes_the_header(app, engine):
     load(app, _course())
     _insert(app, course_batch, {"courseid": C, "batchid": B, "name": "Batch One", "status": 1})
-    assert _report(app) == [HEADER]
+    assert _report(app, engine) == [HEADER]
 
 
 def test_read_ahead_yields_in_order_and_raises_the_producers_error():

@@ -1,16 +1,22 @@
-"""SPEC §6.5 response exhaust, on SQLite and PostgreSQL: the golden attempt, live/archived de-duplication, order."""
+"""SPEC §6.5 response exhaust, on SQLite and PostgreSQL and on both engines: the golden attempt, live/archived
+de-duplication, order."""
 
 from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from typing import Any
 
 import pytest
 from sqlalchemy import insert
 
+from learnagg.adapters.objectstore import ObjectStore
 from learnagg.adapters.store.tables import assessment_aggregator, course_batch, user_enrolments, users
-from learnagg.batch.response_exhaust import write_response_report
+from learnagg.batch.response_exhaust import CHUNK_USERS, write_response_report
+from learnagg.batch.spark.reports import write_response_spark
+from learnagg.batch.spark.session import jdbc_for
+from learnagg.domain import archive_csv as ac
 from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE
 from learnagg.errors import NotFound
 from tests.conftest import T
@@ -61,9 +67,41 @@ def _setup(app) -> None:
     drain(app)
 
 
-def _report(app, **kwargs: Any) -> tuple[str, list[list[str]]]:
+def write_archive(blobs: ObjectStore, name: str, rows: list[dict[str, Any]]) -> None:
+    """An archived file of the golden batch, written as archival writes it."""
+    key = f"archived-data/{BATCH}_{COURSE}/{name}.csv.gz"
+    with blobs.open_write(key) as out:
+        writer = ac.ArchiveWriter(out)
+        for row in rows:
+            writer.write([row[c] if c != "created_on" else 1577836800000 for c in ac.COLUMNS])
+        writer.close()
+
+
+def write(
+    app,
+    engine: str,
+    batch_id: str,
+    out: io.StringIO,
+    *,
+    archived: list[dict[str, Any]] | None = None,
+    chunk_users: int = CHUNK_USERS,
+    **kwargs: Any,
+) -> int:
+    """The response report of either engine (docs/spark.md). The python engine takes the archived rows as given;
+    the spark engine reads them from an archive file, as it does in a run; its slices stand for the chunks."""
+    if engine == "python":
+        return write_response_report(app, batch_id, out, archived=archived or (), chunk_users=chunk_users, **kwargs)
+    app.settings.spark.slice_learners = chunk_users
+    with tempfile.TemporaryDirectory() as folder:
+        blobs = ObjectStore(folder)
+        if archived:
+            write_archive(blobs, "2020-1-1", archived)
+        return write_response_spark(app, jdbc_for(app.settings.database_url), blobs, batch_id, COURSE, out, **kwargs)
+
+
+def _report(app, engine: str, **kwargs: Any) -> tuple[str, list[list[str]]]:
     out = io.StringIO()
-    count = write_response_report(app, BATCH, out, **kwargs)
+    count = write(app, engine, BATCH, out, **kwargs)
     text = out.getvalue()
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert count == len(rows) - 1
@@ -89,9 +127,9 @@ def _live(app, user_id: str, attempt_id: str, questions: list[dict[str, Any]] | 
     _insert(app, assessment_aggregator, row)
 
 
-def test_golden_attempt_rows(app):
+def test_golden_attempt_rows(app, engine):
     _setup(app)
-    text, rows = _report(app)
+    text, rows = _report(app, engine)
     assert text.split("\n")[0] == HEADER
     lead = [*HEAD, USER, CONTENT, "WHO quiz", ATTEMPT, "2019-09-19 16:45:29"]  # 1568891729576 in Asia/Kolkata
     assert rows[1:] == [
@@ -105,7 +143,7 @@ def test_golden_attempt_rows(app):
     assert '"What is the Full form of WHO..?\n"' in text
 
 
-def test_live_row_wins_over_archived_and_archived_only_questions_are_kept(app):
+def test_live_row_wins_over_archived_and_archived_only_questions_are_kept(app, engine):
     _setup(app)
     archived = [
         # Same attempt and questions as live, other values: the live rows win.
@@ -113,7 +151,7 @@ def test_live_row_wins_over_archived_and_archived_only_questions_are_kept(app):
         # Another batch: ignored.
         _archived(USER, "other-batch-attempt", [_question("q")], batch_id="other"),
     ]
-    _, rows = _report(app, archived=archived)
+    _, rows = _report(app, engine, archived=archived)
     assert [(r[9], r[14], r[8]) for r in rows[1:]] == [
         (MTF, "0.33", "2019-09-19 16:45:29"),
         (MCQ, "1.0", "2019-09-19 16:45:29"),
@@ -122,7 +160,7 @@ def test_live_row_wins_over_archived_and_archived_only_questions_are_kept(app):
     assert rows[3][13] == "3.0"  # 2.5 rounded half-up
 
 
-def test_only_active_enrolled_learners_are_reported(app):
+def test_only_active_enrolled_learners_are_reported(app, engine):
     _setup(app)
     _learner(app, "inactive", active=False)
     _learner(app, "no-user-row", user_row=False)
@@ -130,11 +168,11 @@ def test_only_active_enrolled_learners_are_reported(app):
     for user in ("inactive", "no-user-row", "not-enrolled"):
         _live(app, user, "live-attempt", [_question("q1")])
     archived = [_archived(u, "old-attempt", [_question("q1")]) for u in ("inactive", "no-user-row", "not-enrolled")]
-    _, rows = _report(app, archived=archived)
+    _, rows = _report(app, engine, archived=archived)
     assert {r[4] for r in rows[1:]} == {USER}
 
 
-def test_rows_sorted_by_user_questionset_attempt_and_question(app):
+def test_rows_sorted_by_user_questionset_attempt_and_question(app, engine):
     _setup(app)
     for user in ("B-user", "a-user", "b-user"):
         _learner(app, user)
@@ -146,7 +184,7 @@ def test_rows_sorted_by_user_questionset_attempt_and_question(app):
         _archived("B-user", "att-0", [_question("q1")]),
         _archived("zz-not-enrolled", "att-0", [_question("q1")]),
     ]
-    _, rows = _report(app, archived=archived)
+    _, rows = _report(app, engine, archived=archived)
     assert [(r[4], r[5], r[7], r[9]) for r in rows[1:]] == [
         ("B-user", CONTENT, "att-0", "q1"),  # code-point order: upper case first
         ("a-user", CONTENT, "att-5", "q1"),
@@ -158,15 +196,15 @@ def test_rows_sorted_by_user_questionset_attempt_and_question(app):
         (USER, CONTENT, ATTEMPT, MCQ),
     ]
     assert rows[6][6] == ""  # unknown content: empty title
-    assert _report(app, archived=archived, chunk_users=1) == _report(app, archived=archived)
+    assert _report(app, engine, archived=archived, chunk_users=1) == _report(app, engine, archived=archived)
 
 
-def test_attempt_without_questions_gives_one_row_with_empty_question_fields(app):
+def test_attempt_without_questions_gives_one_row_with_empty_question_fields(app, engine):
     _setup(app)
     _learner(app, "u-empty")
     _live(app, "u-empty", "att-live", [])
     archived = [_archived("u-empty", "att-archived", [])]
-    text, rows = _report(app, archived=archived)
+    text, rows = _report(app, engine, archived=archived)
     assert [r[7:] for r in rows[1:] if r[4] == "u-empty"] == [
         ["att-archived", "2020-09-13 17:56:40", *[""] * 9],
         ["att-live", "2020-09-13 17:56:40", *[""] * 9],
@@ -174,14 +212,14 @@ def test_attempt_without_questions_gives_one_row_with_empty_question_fields(app)
     assert f"u-empty,{CONTENT},WHO quiz,att-live,2020-09-13 17:56:40,,,,,,,,,\n" in text
 
 
-def test_channel_other_than_the_course_channel_keeps_only_its_users(app):
+def test_channel_other_than_the_course_channel_keeps_only_its_users(app, engine):
     _setup(app)
     _learner(app, "org2-user", root_org="org-2")
     _live(app, "org2-user", "att", [_question("q1")])
-    _, rows = _report(app, channel="org-2")
+    _, rows = _report(app, engine, channel="org-2")
     assert [r[4] for r in rows[1:]] == ["org2-user"]
 
 
-def test_unknown_batch_is_not_found(app):
+def test_unknown_batch_is_not_found(app, engine):
     with pytest.raises(NotFound):
-        write_response_report(app, "nope", io.StringIO())
+        write(app, engine, "nope", io.StringIO())

@@ -18,7 +18,7 @@ from learnagg.batch.archival_delete import run_delete
 from learnagg.batch.spark.archival import run_archive_spark
 from learnagg.entrypoints.cli import main
 from tests.batch.test_archival import at, attempt, metadata, sample, seed, snapshot
-from tests.spark.conftest import SPARK
+from tests.conftest import SPARK
 from tests.support import attempts
 
 pytestmark = pytest.mark.usefixtures("spark")  # the engine finds and reuses the shared session

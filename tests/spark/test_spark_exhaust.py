@@ -16,7 +16,7 @@ from learnagg.batch.exhaust_runner import run_exhaust
 from learnagg.entrypoints.cli import main
 from tests.batch.test_archival import attempt, seed
 from tests.batch.test_exhaust_runner import BATCH, BATCH2, COURSE, row, submit, world
-from tests.spark.conftest import SPARK
+from tests.conftest import SPARK
 
 pytestmark = pytest.mark.usefixtures("spark")  # the engine finds and reuses the shared session
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from learnagg.adapters.objectstore import ObjectStore
 from learnagg.batch.exhaust_files import BatchError, write_report
 from learnagg.batch.spark.reports import write_report_spark
-from learnagg.domain import archive_csv as ac
 from tests.batch import test_progress_exhaust as progress
 from tests.batch import test_response_exhaust as response
 
@@ -61,16 +59,6 @@ def test_an_empty_batch_gives_the_header_on_both_engines(app, blobs):
     assert python.count("\n") == 1 and spark == python
 
 
-def archive(blobs: ObjectStore, name: str, rows: list[dict[str, Any]]) -> None:
-    """An archived file of the golden batch, written as archival writes it."""
-    key = f"archived-data/{response.BATCH}_{response.COURSE}/{name}.csv.gz"
-    with blobs.open_write(key) as out:
-        writer = ac.ArchiveWriter(out)
-        for row in rows:
-            writer.write([row[c] if c != "created_on" else 1577836800000 for c in ac.COLUMNS])
-        writer.close()
-
-
 def response_data(app, blobs: ObjectStore) -> None:
     response._setup(app)
     q = response._question
@@ -82,14 +70,16 @@ def response_data(app, blobs: ObjectStore) -> None:
             response._live(app, user, "no-questions", None, content_id="do_other_content")
     response._learner(app, "inactive", active=False)
     response._live(app, "inactive", "x", [q("q1")])
-    archive(blobs, "2020-1-1", [
+    response.write_archive(blobs, "2020-1-1", [
         response._archived(response.USER, response.ATTEMPT, [q(response.MCQ, 0.0), q("zz-archived-only")]),
         response._archived("émile", "live-0", [q("q1", 0.0), q("q3")]),
         response._archived("émile", "old", [q("q1")], content_id="do_unknown_content"),
         response._archived("inactive", "old", [q("q1")]),
         response._archived("u-10", "other", [q("q1")], batch_id="other"),
     ])  # fmt: skip
-    archive(blobs, "2020-2-2", [response._archived(u, "old-2", [q("q9", duration=2.5)]) for u in users[::2]])
+    response.write_archive(
+        blobs, "2020-2-2", [response._archived(u, "old-2", [q("q9", duration=2.5)]) for u in users[::2]]
+    )
 
 
 def test_the_response_report_is_the_same_on_both_engines_with_archives(app, blobs):
