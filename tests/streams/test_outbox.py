@@ -19,6 +19,7 @@ from learnagg.adapters.store.tables import applied_mid, consumer_offset, event_l
 from learnagg.bench.redisserver import RedisServer
 from learnagg.domain.messages import issue_certificate_request
 from learnagg.entrypoints.cli import main
+from learnagg.services.publishing import SOURCE
 from learnagg.settings import Settings
 from tests.streams.test_partitions import _events
 from tests.streams.test_worker_crash import _comparable
@@ -192,6 +193,19 @@ def test_inspect_consumers_shows_the_outbox_pending_per_partition(app, monkeypat
     assert row["outbox_pending"] == 10 and row["position"] == 10 and row["lag"] == 0
     assert set(row) == {"job", "partition", "owner", "lease_until", "position", "lag", "outbox_pending"}
     assert by_job[("certificate-pre-processor", 0)]["outbox_pending"] == 0
+
+
+def test_inspect_consumers_shows_what_the_api_left_in_the_outbox(app, monkeypatch, capsys) -> None:
+    # What a request leaves when its process dies between the commit and the relay (on a bus outside the store).
+    with app.store.write() as conn:
+        events = [("u-1", '{"mid": "a"}'), ("u-2", '{"mid": "b"}')]
+        Outbox(app.store.dialect).add(conn, app.topics.resolve("assess"), events, 1, consumer=SOURCE, partition=0)
+    monkeypatch.setenv("LEARNAGG_DATABASE_URL", app.settings.database_url)
+    assert main(["inspect", "consumers"]) == 0
+    lines = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[-1] == {"job": "api", "partition": None, "owner": None, "lease_until": None, "position": None,
+                         "lag": None, "outbox_pending": 2}  # fmt: skip
+    assert all(r["outbox_pending"] == 0 for r in lines[:-1])
 
 
 def test_revision_0006_keeps_the_events_and_offsets_of_an_older_database(tmp_path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any
 
 import orjson
@@ -105,7 +106,8 @@ def events(
 
 @app.command("consumers")
 def consumers() -> None:
-    """One line per (job, partition): owner, lease_until (epoch ms), position, lag and outbox_pending."""
+    """One line per (job, partition): owner, lease_until (epoch ms), position, lag and outbox_pending; then one per
+    source of other events in the outbox, not yet relayed (job "api": the API's publishes)."""
     from learnagg import bootstrap
     from learnagg.adapters.bus.outbox import Outbox
 
@@ -127,9 +129,26 @@ def consumers() -> None:
                         "job": spec.name,
                         "partition": partition,
                         "owner": row.owner if row is not None else None,
-                        "lease_until": row.lease_until if row is not None else None,
+                        "lease_until": row.lease_until if row is not None and row.owner is not None else None,
                         "position": row.seq if row is not None else 0,
                         "lag": lag,
                         "outbox_pending": pending[(spec.name, partition)],
+                    }
+                )
+        others: Counter[str] = Counter()
+        for (source, _), count in pending.items():
+            if source not in bootstrap.JOBS:  # rows a request wrote (services.publishing): no partition or position
+                others[source] += count
+        for source, count in sorted(others.items()):
+            if count:
+                echo_json(
+                    {
+                        "job": source,
+                        "partition": None,
+                        "owner": None,
+                        "lease_until": None,
+                        "position": None,
+                        "lag": None,
+                        "outbox_pending": count,
                     }
                 )
