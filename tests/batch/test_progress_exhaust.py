@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import tempfile
 import threading
@@ -12,7 +13,7 @@ from sqlalchemy import insert
 
 from learnagg.adapters.objectstore import ObjectStore
 from learnagg.adapters.store.tables import course_batch, user_activity_agg, user_enrolments, users
-from learnagg.batch.progress_exhaust import CHUNK_USERS, read_ahead, write_progress_report
+from learnagg.batch.progress_exhaust import CHUNK_USERS, paused_gc, read_ahead, write_progress_report
 from learnagg.batch.spark.reports import write_progress_spark
 from learnagg.batch.spark.session import jdbc_for
 from learnagg.domain.hierarchy import COLLECTION_MIME_TYPE
@@ -225,3 +226,19 @@ def test_read_ahead_closed_early_stops_the_producer():
 
 def test_read_ahead_without_depth_iterates_in_place():
     assert list(read_ahead(lambda: iter([1, 2, 3]), 0)) == [1, 2, 3]
+
+
+def test_the_collector_is_paused_for_a_report_only_on_the_main_thread():
+    with paused_gc():
+        assert not gc.isenabled()  # `learnagg report`, `learnagg exhaust run`
+    assert gc.isenabled()
+    seen: list[bool] = []
+
+    def runner_inside_serve() -> None:
+        with paused_gc():
+            seen.append(gc.isenabled())
+
+    thread = threading.Thread(target=runner_inside_serve)
+    thread.start()
+    thread.join()
+    assert seen == [True] and gc.isenabled()

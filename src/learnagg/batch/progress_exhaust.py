@@ -71,7 +71,13 @@ def paused_gc() -> Iterator[None]:
     them, but each chunk that survives a few collections is promoted and triggers full collections that rescan
     every object of the process (measured: 40 % of the response exhaust's time). Cycles made meanwhile are freed
     when the collector resumes.
+
+    Only on the main thread (`learnagg report`, `learnagg exhaust run`): the exhaust runner inside `serve` runs
+    on a thread of its own, and pausing there would pause the collector for every request of the API too.
     """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     enabled = gc.isenabled()
     gc.disable()
     try:
