@@ -39,17 +39,9 @@ from learnagg.adapters.store.batch_leases import Lease
 from learnagg.adapters.store.scores import Learner
 from learnagg.adapters.store.tables import archival_metadata, assessment_aggregator
 from learnagg.app import App
-from learnagg.batch.archival import (
-    FAILED,
-    MAX_ITERATIONS,
-    SUCCESS,
-    ArchivalScope,
-    lease_name,
-    resolve_scope,
-    scope_filter,
-    shorten,
-)
+from learnagg.batch.archival_partitions import FAILED, MAX_ITERATIONS, SUCCESS, lease_name, shorten
 from learnagg.batch.archival_pool import run_pool, worker_count
+from learnagg.batch.archival_scope import ArchivalScope, resolve_scope, scope_filter
 from learnagg.batch.claims import Claimer
 from learnagg.batch.progress import NoProgress, Progress
 from learnagg.domain import archive_csv as ac

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,21 +21,22 @@ from learnagg.adapters.objectstore import ObjectStore, ObjectStoreError
 from learnagg.adapters.store.batch_leases import Lease, LeaseLost
 from learnagg.adapters.store.tables import assessment_aggregator
 from learnagg.app import App
-from learnagg.batch.archival import (
-    FAILED,
-    MAX_ITERATIONS,
+from learnagg.batch.archival_partitions import (
     STEP,
-    SUCCESS,
-    ArchivalScope,
     ArchiveSummary,
+    Outcome,
     Partition,
-    find_partitions,
+    discard,
+    failure_reason,
     lease_name,
     load_metadata,
-    resolve_scope,
-    shorten,
-    upsert_metadata,
+    new_key,
+    plan_run,
+    record_outcome,
+    skipped,
+    start_partition,
 )
+from learnagg.batch.archival_scope import ArchivalScope
 from learnagg.batch.claims import ClaimStats
 from learnagg.batch.progress import NoProgress, Progress
 from learnagg.batch.spark.session import jdbc_for, spark_session, sql_text
@@ -59,23 +59,17 @@ class SparkJobFailed(LearnaggError):
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """A claimed partition about to be written: its lease, key, upload time and metadata identity."""
+    """A claimed partition about to be written: its lease, key and upload time."""
 
     part: Partition
     lease: Lease
     key: str
     now: int
-    identity: dict[str, Any]
 
 
 def _dumps(value: Any) -> str:
     # The python engine's encoder: json.dumps(separators=(",", ":"), ensure_ascii=False) text, faster.
     return orjson.dumps(value).decode()
-
-
-def _discard(blobs: ObjectStore, key: str) -> None:
-    with suppress(OSError, ObjectStoreError):
-        blobs.delete(key)
 
 
 def write_archive(blob_url: str, key: str, rows: Iterable[Any]) -> tuple[int, str | None, int, str | None]:
@@ -98,14 +92,9 @@ def write_archive(blob_url: str, key: str, rows: Iterable[Any]) -> tuple[int, st
             raise ValueError(f"read back a different file: checksum {check}, wrote {digest.checksum}")
         size = blobs.size(key)
     except (OSError, ValueError, ObjectStoreError) as exc:
-        _discard(blobs, key)
-        return 0, None, 0, _reason(exc)
+        discard(blobs, key)
+        return 0, None, 0, failure_reason(exc)
     return digest.rows, digest.checksum, size, None
-
-
-def _reason(exc: Exception) -> str:
-    """The `err_message` of a failed partition, worded as the python engine words it."""
-    return shorten(str(exc) if isinstance(exc, ObjectStoreError) else f"{type(exc).__name__}: {exc}")
 
 
 def _task(blob_url: str, keys: list[str]) -> Any:
@@ -139,22 +128,7 @@ def run_archive_spark(
     started = time.perf_counter()
     progress = progress or NoProgress()
     jdbc = jdbc_for(app.settings.database_url)
-    cutoff = None if before is None else ac.period_cutoff(before)
-    with app.store.read() as conn:
-        pairs = resolve_scope(conn, scope or ArchivalScope())
-        partitions = find_partitions(conn, pairs, cutoff)
-        stored = load_metadata(conn, (p.request_id for p in partitions))
-    blobs.check()
-    summary = ArchiveSummary(partitions=len(partitions))
-    todo: list[Partition] = []
-    for part in partitions:
-        meta = stored.get(part.request_id)
-        if meta is not None and meta.archival_status == SUCCESS:
-            summary.skipped_archived += 1
-        elif meta is not None and (meta.iteration or 0) >= MAX_ITERATIONS:
-            summary.skipped_iterations += 1
-        else:
-            todo.append(part)
+    summary, todo = plan_run(app, blobs, scope, None if before is None else ac.period_cutoff(before))
     progress.start(STEP, sum(p.rows for p in todo), files=len(todo))
     if not todo:
         summary.seconds = round(time.perf_counter() - started, 3)
@@ -202,56 +176,29 @@ def _prepare(
     stats: ClaimStats,
 ) -> list[_Plan]:
     """Under each lease: skip what another run finished meanwhile, then remove a previous attempt's file and record
-    the new key before anything is written (as the python engine does)."""
+    the new key before anything is written (`archival_partitions.start_partition`, as the python engine does)."""
     with app.store.read() as conn:
         metas = load_metadata(conn, [part.request_id for part, _ in wave])
     plans: list[_Plan] = []
     for part, lease in wave:
         meta = metas.get(part.request_id)
-        if meta is not None and (meta.archival_status == SUCCESS or (meta.iteration or 0) >= MAX_ITERATIONS):
-            if meta.archival_status == SUCCESS:
-                summary.skipped_archived += 1
-            else:
-                summary.skipped_iterations += 1
+        if skipped(meta, summary):
             progress.advance(STEP, part.rows, files=1)
             continue
-        now = app.clock()
-        p = part.period
-        key = ac.archive_key(app.settings.archival.prefix, part.batch_id, part.course_id, p.year, p.week, now)
-        identity = _identity(part)
-        stale = (meta.blob_url or [None])[0] if meta is not None else None
+        key, now = new_key(app, part)
+        plan = _Plan(part, lease, key, now)
         try:
-            lease.check()
-            if stale and stale != key:
-                blobs.delete(stale)
-            with app.store.write() as conn:
-                lease.fence(conn)
-                upsert_metadata(conn, app, {**identity, "blob_url": [key]})
-            blobs.delete(key)
+            start_partition(app, blobs, part, meta, lease, key)
         except LeaseLost:
-            _discard(blobs, key)
+            discard(blobs, key)
             stats.lost += 1
             continue
         except (OSError, ValueError, ObjectStoreError) as exc:  # recorded FAILED, as the python engine does
-            _discard(blobs, key)
-            _finish(
-                app, blobs, _Plan(part, lease, key, now, identity), (0, None, 0, _reason(exc)), summary, progress, stats
-            )
+            discard(blobs, key)
+            _finish(app, blobs, plan, (0, None, 0, failure_reason(exc)), summary, progress, stats)
             continue
-        plans.append(_Plan(part, lease, key, now, identity))
+        plans.append(plan)
     return plans
-
-
-def _identity(part: Partition) -> dict[str, Any]:
-    p = part.period
-    return {
-        "request_id": part.request_id,
-        "batch_id": part.batch_id,
-        "collection_id": part.course_id,
-        "resource_type": ac.RESOURCE_TYPE,
-        "job_id": ac.JOB_ID,
-        "request_data": ac.request_data(part.course_id, part.batch_id, p.year, p.week),
-    }
 
 
 def _finish(
@@ -263,34 +210,13 @@ def _finish(
     progress: Progress,
     stats: ClaimStats,
 ) -> None:
-    """Record one task's outcome under its lease: SUCCESS with row count and checksum, or FAILED with the reason."""
+    """Record one task's outcome under its lease (`archival_partitions.record_outcome`)."""
     rows, checksum, size, reason = result
-    part, lease = plan.part, plan.lease
     try:
-        with app.store.write() as conn:
-            lease.fence(conn)
-            if reason is not None:
-                values = {**plan.identity, "archival_status": FAILED, "err_message": reason, "archival_date": plan.now}
-                upsert_metadata(conn, app, values, count_failure=True)
-            else:
-                values = {
-                    **plan.identity,
-                    "archival_status": SUCCESS,
-                    "archival_date": plan.now,
-                    "blob_url": [plan.key],
-                    "row_count": rows,
-                    "checksum": checksum,
-                }
-                upsert_metadata(conn, app, values)
+        record_outcome(
+            app, blobs, plan.part, plan.lease, plan.key, plan.now, Outcome(rows, checksum, size, reason), summary
+        )
     except LeaseLost:
-        _discard(blobs, plan.key)  # its own file only: the new holder writes under a later key
         stats.lost += 1
         return
-    if reason is not None:
-        summary.failed += 1
-        summary.failures.append({**part.label(), "requestId": part.request_id, "error": reason})
-    else:
-        summary.archived += 1
-        summary.rows += rows
-        summary.bytes += size
-    progress.advance(STEP, part.rows, files=1)
+    progress.advance(STEP, plan.part.rows, files=1)
