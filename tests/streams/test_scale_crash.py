@@ -34,7 +34,7 @@ from learnagg.settings import Settings
 from tests.streams import scale_workload as workload
 from tests.support import drain
 
-EVENTS = int(os.environ.get("LEARNAGG_SCALE_CRASH_EVENTS", "5000"))
+EVENTS = int(os.environ.get("LEARNAGG_SCALE_CRASH_EVENTS", "50000"))
 LEASE = 5  # seconds: half the default; a shorter lease leaves batches too little room on a loaded machine
 PARTITIONS, WORKERS, KILLS = 8, 4, 10
 WORKER_USER, WORKER_PASSWORD = "learnagg-worker", "worker-secret"
