@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Test processes (pytest-xdist): each starts its own private servers. TEST_WORKERS=0 runs the tests in one process.
 TEST_WORKERS ?= 2
+# A test whose PostgreSQL connection the server dropped (seen once in four parallel runs, cause not found) runs once
+# more; any other failure fails the run. The summary lists reruns as R.
+TEST_RERUN   := --reruns 1 --only-rerun "server closed the connection unexpectedly"
 
 .PHONY: demo test lint bench docs clean
 
@@ -31,7 +34,7 @@ test: lint
 	bash scripts/ensure-redis.sh
 	bash scripts/ensure-chromium.sh
 	bash scripts/ensure-spark.sh
-	$(BIN)/pytest -q -n $(TEST_WORKERS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) $(TEST_RERUN)
 
 ## lint: ruff (rules and format), mypy, the import contract (.importlinter) and the file-size rule
 lint: $(VENV)/.installed-test
