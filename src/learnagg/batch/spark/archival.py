@@ -72,12 +72,12 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def write_archive(blob_url: str, key: str, rows: Iterable[Any]) -> tuple[int, str | None, int, str | None]:
+def write_archive(blob_url: str, key: str, rows: Iterable[Any]) -> Outcome:
     """Write one partition's sorted rows to ``key`` and read it back (runs in a Spark task).
 
     Returns:
-        (rows, checksum, size, None), or (0, None, 0, reason) when the file could not be written or read back
-        (then it is removed).
+        Its rows, checksum and size, or the reason when the file could not be written or read back (then it is
+        removed).
     """
     blobs = ObjectStore(blob_url)
     try:
@@ -93,12 +93,12 @@ def write_archive(blob_url: str, key: str, rows: Iterable[Any]) -> tuple[int, st
         size = blobs.size(key)
     except (OSError, ValueError, ObjectStoreError) as exc:
         discard(blobs, key)
-        return 0, None, 0, failure_reason(exc)
-    return digest.rows, digest.checksum, size, None
+        return Outcome(reason=failure_reason(exc))
+    return Outcome(digest.rows, digest.checksum, size)
 
 
 def _task(blob_url: str, keys: list[str]) -> Any:
-    def run(index: int, rows: Iterator[Any]) -> Iterator[tuple[int, tuple[int, str | None, int, str | None]]]:
+    def run(index: int, rows: Iterator[Any]) -> Iterator[tuple[int, Outcome]]:
         yield index, write_archive(blob_url, keys[index], rows)
 
     return run
@@ -195,7 +195,7 @@ def _prepare(
             continue
         except (OSError, ValueError, ObjectStoreError) as exc:  # recorded FAILED, as the python engine does
             discard(blobs, key)
-            _finish(app, blobs, plan, (0, None, 0, failure_reason(exc)), summary, progress, stats)
+            _finish(app, blobs, plan, Outcome(reason=failure_reason(exc)), summary, progress, stats)
             continue
         plans.append(plan)
     return plans
@@ -205,17 +205,14 @@ def _finish(
     app: App,
     blobs: ObjectStore,
     plan: _Plan,
-    result: tuple[int, str | None, int, str | None],
+    outcome: Outcome,
     summary: ArchiveSummary,
     progress: Progress,
     stats: ClaimStats,
 ) -> None:
     """Record one task's outcome under its lease (`archival_partitions.record_outcome`)."""
-    rows, checksum, size, reason = result
     try:
-        record_outcome(
-            app, blobs, plan.part, plan.lease, plan.key, plan.now, Outcome(rows, checksum, size, reason), summary
-        )
+        record_outcome(app, blobs, plan.part, plan.lease, plan.key, plan.now, outcome, summary)
     except LeaseLost:
         stats.lost += 1
         return
